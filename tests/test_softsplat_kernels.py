@@ -1,0 +1,157 @@
+"""The CUDA kernels of softsplat.py: their logic on the CPU (compiled as C++), their source under nvcc, and the
+CuPy backend against the PyTorch path on a real GPU (skipped without CUDA)."""
+
+import shutil
+import subprocess
+
+import pytest
+import torch
+
+import softsplat as ss
+from kernels_on_cpu import CpuKernels, compiler
+from test_softsplat import MODES, make_inputs, needs_metric, reference
+
+requires_cxx = pytest.mark.skipif(compiler() is None, reason='no C++ compiler to build the kernels for the CPU')
+
+
+@pytest.fixture(scope='module')
+def cpu_kernels():
+    return CpuKernels(ss.CUDA_SOURCE)
+
+
+def through_kernels(launcher, x, flow, metric, mode):
+    kind, rule = ss.parse_mode(mode)
+    num, den, eps_scale = ss.splat_with_kernels(x, flow, metric, kind, launcher)
+    return num if kind == 'sum' else ss.normalize(num, den, rule, eps_scale)
+
+
+KERNEL_CASES = [(mode, 4.0) for mode in MODES] + [(mode, 60.0) for mode in MODES if mode.startswith('soft')]
+
+
+def awkward_inputs(dtype, seed=0, n=2, c=3, h=6, w=7):
+    x, flow, metric = make_inputs(n=n, c=c, h=h, w=w, dtype=dtype, spread=2.5, seed=seed)
+    flow[0, 0, 1, 2] = float('nan')
+    flow[1, 1, 3, 3] = float('-inf')
+    flow[1, :, 0, 0] = torch.tensor([1e9, 3.0], dtype=dtype)  # far outside, beyond int range
+    flow[0, :, 2, 2] = torch.tensor([-2.0, 1.0], dtype=dtype)  # integer: zero-weight corners
+    metric[1, 0, 2, 4] = float('nan')  # a non-finite metric drops the source in linear/soft
+    return x, flow, metric
+
+
+@requires_cxx
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+@pytest.mark.parametrize('mode, metric_scale', KERNEL_CASES)
+def test_cpu_compiled_kernels_match_reference_and_torch_path(cpu_kernels, mode, metric_scale, dtype):
+    """Scale 60 makes soft shift per target (its metrics span more than 40), scale 4 per sample."""
+    x, flow, metric = awkward_inputs(dtype)
+    metric = (metric.abs() + 0.1 if mode.startswith('linear') else metric * metric_scale) if needs_metric(mode) else None
+    tol = 1e-10 if dtype == torch.float64 else 2e-5
+    out = through_kernels(cpu_kernels, x, flow, metric, mode)
+    torch.testing.assert_close(out.double(), reference(x, flow, metric, mode), rtol=tol, atol=tol)
+
+    leaves = [t.clone().requires_grad_() for t in (x, flow) + ((metric,) if metric is not None else ())]
+    args = leaves + [None] * (3 - len(leaves))
+    upstream = torch.randn_like(x)
+    (through_kernels(cpu_kernels, *args, mode) * upstream).sum().backward()
+    grads_kernel = [t.grad for t in leaves]
+    for t in leaves:
+        t.grad = None
+    (ss.softsplat(*args, mode, backend='torch') * upstream).sum().backward()
+    for mine, theirs, name in zip(grads_kernel, [t.grad for t in leaves], ('tenIn', 'tenFlow', 'tenMetric')):
+        torch.testing.assert_close(mine, theirs, rtol=tol * 10, atol=tol * 10, msg=f'gradient of {name}')
+
+
+@requires_cxx
+@pytest.mark.parametrize('mode, metric_scale', [(m, 1.0) for m in MODES] + [('soft', 30.0), ('soft-clipeps', 30.0)])
+def test_cpu_compiled_kernels_gradcheck(cpu_kernels, mode, metric_scale):
+    x, flow, metric = make_inputs(n=2, c=2, h=4, w=5, seed=7, spread=1.5, metric_scale=metric_scale)
+    metric = metric.abs() + 0.5 if mode.startswith('linear') else metric
+    inputs = [x.requires_grad_(), flow.requires_grad_()] + ([metric.requires_grad_()] if needs_metric(mode) else [])
+
+    def fn(*tensors):
+        a, b, m = (list(tensors) + [None])[:3]
+        return through_kernels(cpu_kernels, a, b, m, mode)
+
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+@requires_cxx
+def test_cpu_compiled_max_kernel_orders_negative_and_positive_floats(cpu_kernels):
+    """The float atomic maximum goes through integer atomics; mixed signs and -inf must order correctly."""
+    flow = torch.zeros(1, 2, 1, 4)
+    flow[0, 0] = torch.tensor([3.0, 2.0, 1.0, 0.0])  # all four land on pixel 3
+    slow = torch.zeros(1, dtype=torch.int32)
+    for values in ([-5.0, -0.5, -7.0, -1.0], [-5.0, 2.0, 0.0, -1.0], [0.0, -0.0, -3.0, -2.0], [1e-30, 4e20, 3.0, 9.0]):
+        metric = torch.tensor(values).view(1, 1, 1, 4)
+        for dtype in (torch.float32, torch.float64):
+            maxbuf = torch.full((1, 1, 1, 4), float('-inf'), dtype=dtype)
+            cpu_kernels('softsplat_max', dtype, torch.device('cpu'), 4,
+                        (4, ss.np.int32(1), ss.np.int32(4), flow.to(dtype), metric.to(dtype), slow, maxbuf))
+            assert maxbuf[0, 0, 0, 3] == metric.to(dtype).max()
+            assert torch.isinf(maxbuf[0, 0, 0, :3]).all()
+    # with the per-sample shift in force the pass does nothing
+    maxbuf = torch.full((1, 1, 1, 4), float('-inf'))
+    cpu_kernels('softsplat_max', torch.float32, torch.device('cpu'), 4,
+                (4, ss.np.int32(1), ss.np.int32(4), flow, metric.float(), torch.ones(1, dtype=torch.int32), maxbuf))
+    assert torch.isinf(maxbuf).all()
+
+
+# ------------------------------------------------------------------------------------------------ nvcc ---------
+
+NVCC = shutil.which('nvcc')
+
+
+@pytest.mark.skipif(NVCC is None, reason='nvcc is not on PATH')
+@pytest.mark.parametrize('arch', ['sm_80', 'sm_90'])
+@pytest.mark.parametrize('scalar', ['float', 'double'])
+def test_cuda_source_compiles_with_nvcc(tmp_path, arch, scalar):
+    source = tmp_path / 'softsplat_kernels.cu'
+    source.write_text(f'typedef {scalar} scalar_t;\n{ss.CUDA_SOURCE}')
+    result = subprocess.run([NVCC, '-ptx', f'-arch={arch}', '-std=c++14', '-o', str(tmp_path / 'out.ptx'),
+                             str(source)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    ptx = (tmp_path / 'out.ptx').read_text()
+    for name in ('softsplat_max', 'softsplat_forward', 'softsplat_backward'):
+        assert f'.entry {name}(' in ptx
+
+
+# ------------------------------------------------------------------------------------------------ CUDA ---------
+
+def cupy_available():
+    return torch.cuda.is_available() and ss.import_cupy()[0] is not None
+
+
+requires_cupy = pytest.mark.skipif(not cupy_available(), reason='needs a CUDA GPU and CuPy')
+
+
+@pytest.mark.cuda
+@requires_cupy
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('mode, metric_scale', KERNEL_CASES)
+def test_cupy_matches_torch_path(mode, metric_scale, dtype):
+    x, flow, metric = awkward_inputs(torch.float32, seed=11, n=3, c=5, h=33, w=47)
+    x, flow, metric = (t.cuda().to(dtype) for t in (x, flow, metric))
+    metric = (metric.abs() + 0.1 if mode.startswith('linear') else metric * metric_scale) if needs_metric(mode) else None
+    tol = 1e-5 if dtype == torch.float32 else 1e-2
+    results = []
+    for backend in ('cupy', 'torch'):
+        leaves = [t.clone().requires_grad_() for t in (x, flow) + ((metric,) if metric is not None else ())]
+        args = leaves + [None] * (3 - len(leaves))
+        out = ss.softsplat(*args, mode, backend=backend)
+        assert out.dtype == dtype
+        (out.float() * torch.linspace(-1, 1, out.numel(), device='cuda').view_as(out)).sum().backward()
+        results.append([out] + [t.grad for t in leaves])
+    for mine, theirs in zip(*results):
+        torch.testing.assert_close(mine.float(), theirs.float(), rtol=tol, atol=tol)
+
+
+@pytest.mark.cuda
+@requires_cupy
+def test_cupy_runs_on_the_current_stream_and_non_contiguous_inputs():
+    x, flow, metric = (t.cuda() for t in make_inputs(n=2, c=4, h=40, w=30, dtype=torch.float32, spread=4))
+    expected = ss.softsplat(x, flow, metric, 'soft', backend='torch')
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        out = ss.softsplat(x.transpose(2, 3).contiguous().transpose(2, 3), flow, metric, 'soft', backend='cupy')
+    stream.synchronize()
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
