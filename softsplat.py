@@ -472,26 +472,29 @@ def splat_with_kernels(x: torch.Tensor, flow: torch.Tensor, metric: Optional[tor
 # PyTorch path
 # ---------------------------------------------------------------------------------------------------------------
 
-def _footprint(flow: torch.Tensor, valid: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+def _footprint(flow: torch.Tensor, valid: Optional[torch.Tensor], row_factor: Optional[torch.Tensor] = None
+               ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     """Targets and bilinear weights of the four corners of every source pixel, each ``[N, H * W]``.
 
     Targets index a per-sample plane padded by one pixel on every side, ``(H + 2) * (W + 2)``: a corner outside the
-    image clamps into that border, which is discarded afterwards, so no corner needs a mask. Invalid sources are
-    moved outside. Weights keep their autograd link to ``flow``.
+    image clamps into that border, which is discarded afterwards, so no corner needs a mask. Invalid sources
+    (``valid`` False; None means all are valid) are moved outside. ``row_factor`` ``[N, H, W]`` multiplies every
+    weight of a source. Weights keep their autograd link to ``flow``.
     """
     n, _, h, w = flow.shape
-    outside = torch.tensor(-4.0, dtype=flow.dtype, device=flow.device)
-    gx = torch.where(valid, torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w) + flow[:, 0],
-                     outside)
-    gy = torch.where(valid, torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1) + flow[:, 1],
-                     outside)
+    gx = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w) + flow[:, 0]
+    gy = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1) + flow[:, 1]
+    if valid is not None:
+        outside = torch.tensor(-4.0, dtype=flow.dtype, device=flow.device)
+        gx, gy = torch.where(valid, gx, outside), torch.where(valid, gy, outside)
     fx, fy = gx.detach().floor(), gy.detach().floor()
     ax, ay = gx - fx, gy - fy
     x0 = fx.clamp_(-2, w).to(torch.int64)
     y0 = fy.clamp_(-2, h).to(torch.int64)
-    columns = (x0.clamp(min=-1) + 1, x0.clamp(max=w - 1) + 2)  # padded columns of x0 and x0 + 1
-    rows = ((y0.clamp(min=-1) + 1) * (w + 2), (y0.clamp(max=h - 1) + 2) * (w + 2))
-    wx, wy = (1 - ax, ax), (1 - ay, ay)
+    columns = (x0.clamp(min=-1).add_(1), x0.clamp_(max=w - 1).add_(2))  # padded columns of x0 and x0 + 1
+    rows = (y0.clamp(min=-1).add_(1).mul_(w + 2), y0.clamp_(max=h - 1).add_(2).mul_(w + 2))
+    wx = (1 - ax, ax)
+    wy = (1 - ay, ay) if row_factor is None else ((1 - ay) * row_factor, ay * row_factor)
     targets = [(rows[dy] + columns[dx]).view(n, -1) for dy in (0, 1) for dx in (0, 1)]
     weights = [(wy[dy] * wx[dx]).view(n, -1) for dy in (0, 1) for dx in (0, 1)]
     return targets, weights
@@ -501,24 +504,32 @@ def splat_torch(x: torch.Tensor, flow: torch.Tensor, metric: Optional[torch.Tens
                 kind: str) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
     """Same contract as :func:`splat_with_kernels`, with PyTorch ops (one ``scatter_add_`` per corner)."""
     n, c, h, w = x.shape
-    valid = torch.isfinite(flow[:, 0] + flow[:, 1])  # inf - inf and nan stay non-finite
+    # One reduction tells whether every flow (and metric) value is finite; only otherwise build the mask.
+    probe = flow.detach().sum() + (metric.detach().sum() if metric is not None else 0)
+    valid = None
+    if not bool(torch.isfinite(probe)):
+        valid = torch.isfinite(flow[:, 0]) & torch.isfinite(flow[:, 1])
+        if metric is not None:
+            valid = valid & torch.isfinite(metric[:, 0])
+    z = None
     if metric is not None:
-        valid = valid & torch.isfinite(metric[:, 0])
-        z = torch.where(valid, metric[:, 0], torch.zeros((), dtype=metric.dtype, device=metric.device)).view(n, -1)
-    targets, weights = _footprint(flow, valid)
+        z = metric[:, 0] if valid is None else torch.where(valid, metric[:, 0], torch.zeros_like(metric[:, 0]))
     values = x.reshape(n, c, h * w)
     if kind != 'sum':
         values = torch.cat([values, values.new_ones((n, 1, h * w))], 1)
-    eps_scale = None
+    eps_scale = row_factor = None
+    per_target = False
     if kind == 'linear':
-        values = values * z.unsqueeze(1)
+        row_factor = z
     elif kind == 'soft':
-        sample, fast = sample_shift(z, valid)
-        if bool(fast):
-            values = values * torch.exp(z - sample.unsqueeze(1)).unsqueeze(1)
+        sample, fast = sample_shift(z, valid if valid is not None else torch.ones_like(z, dtype=torch.bool))
+        per_target = not bool(fast)
+        if not per_target:
+            row_factor = torch.exp(z - sample.view(n, 1, 1))
             eps_scale = torch.exp(-sample).view(n, 1, 1, 1)
-        else:
-            weights, eps_scale = _per_target_soft(z, targets, weights, n, h, w)
+    targets, weights = _footprint(flow, valid, row_factor)
+    if per_target:
+        weights, eps_scale = _per_target_soft(z.reshape(n, -1), targets, weights, n, h, w)
     planes = values.new_zeros((n, values.shape[1], (h + 2) * (w + 2)))
     for target, weight in zip(targets, weights):
         planes.scatter_add_(2, target.unsqueeze(1).expand_as(values), values * weight.unsqueeze(1))

@@ -1,0 +1,133 @@
+"""classical.py: the training-free interpolator on synthetic translations (no shared data needed)."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from classical import ClassicalInterpolator, backwarp, fill_holes
+
+
+def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth, trackable multi-scale random texture, ``[H, W, 3]`` float in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((height, width, 3), np.float32)
+    for scale, weight in ((4, 0.5), (8, 0.3), (16, 0.2)):
+        coarse = rng.random((height // scale + 2, width // scale + 2, 3)).astype(np.float32)
+        image += weight * cv2.resize(coarse, (width + 2 * scale, height + 2 * scale),
+                                     interpolation=cv2.INTER_CUBIC)[scale:scale + height, scale:scale + width]
+    return np.clip(image, 0, 1)
+
+
+def translated_pair(dx: int, dy: int, height: int = 64, width: int = 96, margin: int = 12, seed: int = 0):
+    """Frames one and two (two = one moved by (dx, dy)) and the true middle frame when dx, dy are even."""
+    big = texture(height + 2 * margin, width + 2 * margin, seed)
+
+    def crop(ox: int, oy: int) -> torch.Tensor:
+        window = big[margin - oy:margin - oy + height, margin - ox:margin - ox + width]
+        return torch.from_numpy(np.ascontiguousarray(window)).permute(2, 0, 1)[None].float()
+
+    return crop(0, 0), crop(dx, dy), crop(dx // 2, dy // 2)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = (a - b).double().square().mean().item()
+    return float('inf') if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+@pytest.fixture(scope='module')
+def interpolator():
+    return ClassicalInterpolator()
+
+
+@pytest.fixture(scope='module')
+def pair():
+    return translated_pair(6, -4)
+
+
+def test_endpoints_reproduce_the_inputs(interpolator, pair):
+    one, two, _ = pair
+    at_zero, at_one = interpolator.interpolate(one, two, [0.0, 1.0])
+    torch.testing.assert_close(at_zero, one, atol=1e-5, rtol=0)
+    torch.testing.assert_close(at_one, two, atol=1e-5, rtol=0)
+
+
+def test_middle_of_a_translation(interpolator, pair):
+    one, two, middle = pair
+    (prediction,) = interpolator.interpolate(one, two, [0.5])
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))  # content entering at the borders is unknown
+    assert psnr(prediction[inner], middle[inner]) > 35.0
+    # far better than the blend of the inputs, which ghosts
+    assert psnr(prediction[inner], middle[inner]) > psnr(((one + two) / 2)[inner], middle[inner]) + 10.0
+
+
+def test_output_contract(interpolator, pair):
+    one, two, _ = pair
+    times = [0.25, 0.5, 0.75]
+    results = interpolator.interpolate(one.double(), two.double(), times)
+    assert len(results) == len(times)
+    for result in results:
+        assert result.shape == one.shape and result.dtype == torch.float64 and result.device == one.device
+        assert result.min() >= 0.0 and result.max() <= 1.0
+    assert interpolator.interpolate(one, two, []) == []
+
+
+def test_batch_items_are_independent(interpolator):
+    first = translated_pair(4, 2, seed=1)
+    second = translated_pair(-2, 6, seed=2)
+    one, two = torch.cat((first[0], second[0])), torch.cat((first[1], second[1]))
+    (batched,) = interpolator.interpolate(one, two, [0.5])
+    (alone,) = interpolator.interpolate(second[0], second[1], [0.5])
+    torch.testing.assert_close(batched[1:], alone, atol=1e-5, rtol=0)
+
+
+def test_flow_of_a_translation(interpolator, pair):
+    one, two, _ = pair
+    forward, backward = interpolator.flows(one, two)
+    inner = (slice(None), slice(None), slice(12, -12), slice(12, -12))
+    assert forward.shape == (1, 2, 64, 96)
+    torch.testing.assert_close(forward[inner].median(2).values.median(2).values, torch.tensor([[6.0, -4.0]]),
+                               atol=0.3, rtol=0)
+    torch.testing.assert_close(backward[inner].median(2).values.median(2).values, torch.tensor([[-6.0, 4.0]]),
+                               atol=0.3, rtol=0)
+
+
+def test_input_checks(interpolator, pair):
+    one, two, _ = pair
+    with pytest.raises(ValueError, match=r'\[0, 1\]'):
+        interpolator.interpolate(one, two, [1.5])
+    with pytest.raises(ValueError, match='differ in shape'):
+        interpolator.interpolate(one, two[..., :-1], [0.5])
+    with pytest.raises(ValueError, match=r'\[N, 3, H, W\]'):
+        interpolator.interpolate(one[:, :1], two[:, :1], [0.5])
+    with pytest.raises(TypeError, match='floating point'):
+        interpolator.interpolate((one * 255).byte(), (two * 255).byte(), [0.5])
+
+
+def test_backwarp_shifts_by_the_flow():
+    image = torch.arange(4 * 5, dtype=torch.float32).view(1, 1, 4, 5)
+    torch.testing.assert_close(backwarp(image, torch.zeros(1, 2, 4, 5)), image)
+    flow = torch.zeros(1, 2, 4, 5)
+    flow[:, 0] = 1.0  # sample one pixel to the right
+    torch.testing.assert_close(backwarp(image, flow)[..., :-1], image[..., 1:])
+
+
+def test_fill_holes():
+    image = torch.rand(1, 3, 20, 30)
+    full = torch.ones(1, 1, 20, 30)
+    torch.testing.assert_close(fill_holes(image, full), image)
+    # a hole in a constant image is filled with the constant
+    constant = torch.full((1, 3, 20, 30), 0.3)
+    hole = full.clone()
+    hole[..., 5:12, 8:20] = 0
+    garbage = constant.clone()
+    garbage[..., 5:12, 8:20] = 7.0
+    torch.testing.assert_close(fill_holes(garbage, hole), constant)
+    # a hole between a dark and a bright half takes values between them, dark near the dark side
+    halves = torch.zeros(1, 1, 20, 30)
+    halves[..., 15:] = 1.0
+    gap = full.clone()
+    gap[..., 10:20] = 0
+    filled = fill_holes(halves, gap)
+    assert filled.min() >= 0 and filled.max() <= 1
+    assert filled[0, 0, 10, 10] < filled[0, 0, 10, 19]

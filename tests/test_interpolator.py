@@ -1,0 +1,121 @@
+"""interpolator.py: choosing between a checkpoint and the classical interpolator (no main_net.py needed)."""
+
+import sys
+import types
+
+import pytest
+import torch
+
+import interpolator
+from classical import ClassicalInterpolator
+from frames import UsageError
+
+CPU = torch.device('cpu')
+
+
+def test_classical_by_name(capsys):
+    chosen = interpolator.load_interpolator('classical', CPU)
+    assert isinstance(chosen, ClassicalInterpolator)
+    assert capsys.readouterr().err == ''
+
+
+def test_default_without_weights_falls_back_with_a_notice(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(interpolator, 'DEFAULT_CHECKPOINT', tmp_path / 'weights' / 'softsplat.pt')
+    chosen = interpolator.load_interpolator(None, CPU)
+    assert isinstance(chosen, ClassicalInterpolator)
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert 'softsplat.pt' in err and 'classical' in err
+
+
+def test_missing_checkpoint_is_a_usage_error(tmp_path):
+    missing = tmp_path / 'nowhere.pt'
+    with pytest.raises(UsageError, match='nowhere.pt'):
+        interpolator.load_interpolator(str(missing), CPU)
+
+
+class FakeNet(torch.nn.Module):
+    """Stands in for main_net.MainNet: records how it was loaded."""
+
+    loaded = []
+
+    @classmethod
+    def from_file(cls, path, map_location=None):
+        if 'broken' in str(path):
+            raise ValueError(f'{path}: not a MainNet checkpoint (no "state_dict")\nsecond line')
+        cls.loaded.append((str(path), map_location))
+        return cls()
+
+    def interpolate(self, one, two, times):
+        return [one * (1 - t) + two * t for t in times]
+
+
+@pytest.fixture
+def fake_main_net(monkeypatch):
+    module = types.ModuleType('main_net')
+    module.MainNet = FakeNet
+    FakeNet.loaded = []
+    monkeypatch.setitem(sys.modules, 'main_net', module)
+    return module
+
+
+def test_checkpoint_path_loads_main_net(tmp_path, fake_main_net):
+    checkpoint = tmp_path / 'model.pt'
+    checkpoint.write_bytes(b'weights')
+    chosen = interpolator.load_interpolator(str(checkpoint), CPU)
+    assert isinstance(chosen, FakeNet) and not chosen.training
+    assert FakeNet.loaded == [(str(checkpoint), CPU)]
+
+
+def test_default_checkpoint_is_used_when_present(tmp_path, monkeypatch, fake_main_net, capsys):
+    checkpoint = tmp_path / 'softsplat.pt'
+    checkpoint.write_bytes(b'weights')
+    monkeypatch.setattr(interpolator, 'DEFAULT_CHECKPOINT', checkpoint)
+    assert isinstance(interpolator.load_interpolator(None, CPU), FakeNet)
+    assert capsys.readouterr().err == ''
+
+
+def test_load_failure_becomes_one_line_usage_error(tmp_path, fake_main_net):
+    checkpoint = tmp_path / 'broken.pt'
+    checkpoint.write_bytes(b'junk')
+    with pytest.raises(UsageError) as error:
+        interpolator.load_interpolator(str(checkpoint), CPU)
+    message = str(error.value)
+    assert 'broken.pt' in message and 'no "state_dict"' in message and '\n' not in message
+
+
+def test_missing_main_net_module_is_a_usage_error(tmp_path, monkeypatch):
+    checkpoint = tmp_path / 'model.pt'
+    checkpoint.write_bytes(b'weights')
+    monkeypatch.setitem(sys.modules, 'main_net', None)  # makes `import main_net` fail
+    with pytest.raises(UsageError, match='model.pt'):
+        interpolator.load_interpolator(str(checkpoint), CPU)
+
+
+def test_fp16_is_rejected_where_it_does_not_apply(tmp_path, fake_main_net):
+    with pytest.raises(UsageError, match='fp16'):
+        interpolator.load_interpolator('classical', CPU, fp16=True)
+    checkpoint = tmp_path / 'model.pt'
+    checkpoint.write_bytes(b'weights')
+    with pytest.raises(UsageError, match='CUDA'):
+        interpolator.load_interpolator(str(checkpoint), CPU, fp16=True)
+
+
+def test_select_device():
+    assert interpolator.select_device('cpu') == CPU
+    assert interpolator.select_device('auto').type == ('cuda' if torch.cuda.is_available() else 'cpu')
+    with pytest.raises(UsageError, match='auto, cpu or cuda'):
+        interpolator.select_device('tpu')
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match='no CUDA device'):
+            interpolator.select_device('cuda')
+
+
+def test_real_main_net_rejects_a_junk_file(tmp_path):
+    pytest.importorskip('main_net')  # written separately; this test only runs where it exists
+    checkpoint = tmp_path / 'junk.pt'
+    checkpoint.write_bytes(b'this is not a checkpoint')
+    with pytest.raises(UsageError) as error:
+        interpolator.load_interpolator(str(checkpoint), CPU)
+    message = str(error.value)
+    assert 'junk.pt' in message and '\n' not in message and message.count(str(checkpoint)) == 1

@@ -1,0 +1,140 @@
+"""main_net.py: the softmax-splatting model's shapes, gradients, time handling and checkpoints (CPU)."""
+
+import pytest
+import torch
+
+import pwc
+from main_net import MainNet
+
+
+@pytest.fixture(scope='module')
+def model():
+    torch.manual_seed(0)
+    return MainNet(pwc_weights=None).eval()
+
+
+def pair(n=1, h=64, w=96, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    one = torch.rand(n, 3, h, w, generator=gen)
+    return one, torch.roll(one, shifts=(1, 2), dims=(2, 3))
+
+
+@pytest.mark.parametrize('n, size', [(2, (64, 96)), (1, (67, 93))])
+def test_forward_shapes(model, n, size):
+    one, two = pair(n, *size)
+    with torch.no_grad():
+        out = model(one, two, 0.5)
+    assert out.shape == (n, 3, *size)
+    assert torch.isfinite(out).all()
+
+
+def test_gradients_reach_every_part():
+    torch.manual_seed(1)
+    model = MainNet(metric='unet', pwc_weights=None)
+    one, two = pair(1, 64, 64)
+    model(one, two, 0.3).square().mean().backward()
+    parts = {'PWC-Net': model.flow_net, 'pyramid': model.pyramid, 'GridNet': model.synthesis,
+             'metric U-Net': model.metric_unet}
+    for name, module in parts.items():
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        assert grads and sum(g.abs().sum() for g in grads) > 0, f'no gradient reaches {name}'
+    assert model.alpha.grad is not None and model.alpha.grad != 0
+
+
+def test_brightness_metric_variant_has_no_unet():
+    model = MainNet(metric='brightness', pwc_weights=None)
+    assert model.metric_unet is None
+    with pytest.raises(ValueError, match="metric must be 'brightness' or 'unet'"):
+        MainNet(metric='learned', pwc_weights=None)
+
+
+def test_frozen_flow_gets_no_gradient():
+    model = MainNet(pwc_weights=None)
+    model.set_flow_trainable(False)
+    one, two = pair(1, 64, 64)
+    model(one, two, 0.5).mean().backward()
+    assert all(p.grad is None for p in model.flow_net.parameters())
+    assert any(p.grad is not None for p in model.synthesis.parameters())
+
+
+def test_interpolate_equals_separate_forward_calls(model):
+    one, two = pair(1, 64, 64, seed=3)
+    times = [0.0, 0.25, 1.0]
+    with torch.no_grad():
+        together = model.interpolate(one, two, times)
+        for t, frame in zip(times, together):
+            torch.testing.assert_close(frame, model(one, two, t), rtol=1e-5, atol=1e-6)
+
+
+def test_time_as_a_per_sample_tensor(model):
+    one, two = pair(2, 64, 64, seed=4)
+    with torch.no_grad():
+        mixed = model(one, two, torch.tensor([0.2, 0.7]))
+        torch.testing.assert_close(mixed[:1], model(one[:1], two[:1], 0.2), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(mixed[1:], model(one[1:], two[1:], 0.7), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r'\[N\] = \[2\]'):
+        model(one, two, torch.tensor([0.2, 0.3, 0.4]))
+
+
+def test_bad_inputs(model):
+    one, two = pair(1, 64, 64)
+    with pytest.raises(ValueError, match='same shape'):
+        model(one, two[:, :, :32], 0.5)
+    with pytest.raises(ValueError, match=r'one must be a \[N, 3, H, W\]'):
+        model(one[:, :1], two, 0.5)
+
+
+def test_save_and_load_round_trip(tmp_path, model):
+    one, two = pair(1, 64, 64, seed=5)
+    path = tmp_path / 'model.pt'
+    model.save(path)
+    loaded = MainNet.from_file(path).eval()
+    assert loaded.config == model.config
+    for (key, mine), theirs in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(mine, theirs), key
+    half = tmp_path / 'half.pt'
+    model.save(half, half=True)
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    with torch.no_grad():
+        torch.testing.assert_close(MainNet.from_file(half).eval()(one, two, 0.5), model(one, two, 0.5),
+                                   rtol=0, atol=2e-2)
+    assert not list(tmp_path.glob('.*'))  # no temporary files left behind
+
+
+def test_load_errors(tmp_path, model):
+    with pytest.raises(FileNotFoundError, match='no such checkpoint'):
+        MainNet.from_file(tmp_path / 'missing.pt')
+    garbage = tmp_path / 'garbage.pt'
+    garbage.write_bytes(b'not a checkpoint at all')
+    with pytest.raises(ValueError, match='cannot be read as a PyTorch checkpoint'):
+        MainNet.from_file(garbage)
+    foreign = tmp_path / 'foreign.pt'
+    torch.save({'weights': torch.zeros(3)}, foreign)
+    with pytest.raises(ValueError, match='not a MainNet checkpoint'):
+        MainNet.from_file(foreign)
+    truncated = tmp_path / 'truncated.pt'
+    model.save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    with pytest.raises(ValueError, match='cannot be read as a PyTorch checkpoint'):
+        MainNet.from_file(truncated)
+    wrong = tmp_path / 'wrong.pt'
+    model.save(wrong)
+    payload = torch.load(wrong, weights_only=True)
+    del payload['state_dict']['alpha']
+    torch.save(payload, wrong)
+    with pytest.raises(ValueError, match='missing: alpha'):
+        MainNet.from_file(wrong)
+
+
+def test_pretrained_pwc_is_loaded_when_present(tmp_path, monkeypatch):
+    torch.manual_seed(7)
+    reference = pwc.PWCNet()
+    path = tmp_path / 'network-default.pytorch'
+    torch.save({k.replace('net', 'module', 1): v for k, v in reference.state_dict().items()}, path)
+    monkeypatch.setattr(pwc, 'DEFAULT_WEIGHTS', path)
+    model = MainNet(pwc_weights='default')
+    for (k, a), b in zip(reference.state_dict().items(), model.flow_net.state_dict().values()):
+        assert torch.equal(a, b), k
+    monkeypatch.setattr(pwc, 'DEFAULT_WEIGHTS', tmp_path / 'absent.pytorch')
+    other = MainNet(pwc_weights='default')  # no file: random initialization, no error
+    assert not torch.equal(next(iter(other.flow_net.parameters())), next(iter(reference.parameters())))

@@ -1,0 +1,191 @@
+"""run_a_pair.py end to end: pairs and videos, the classical model and a MainNet checkpoint, every error case."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import frames
+import run_a_pair
+from main_net import MainNet
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def textured(h=48, w=64, seed=0):
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.integers(0, 256, (h // 4, w // 4, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    return cv2.GaussianBlur(base, (3, 3), 0)
+
+
+@pytest.fixture()
+def frame_pair(tmp_path):
+    image = textured()
+    one, two = tmp_path / 'one.png', tmp_path / 'two.png'
+    frames.write_image(one, image)
+    frames.write_image(two, np.roll(image, 2, axis=1))
+    return one, two
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('ckpt') / 'random.pt'
+    MainNet(pwc_weights=None).save(path, half=True)
+    return path
+
+
+def run(*args):
+    return run_a_pair.main([str(a) for a in args])
+
+
+def test_pair_with_classical_model(tmp_path, frame_pair, capsys):
+    one, two = frame_pair
+    out = tmp_path / 'mid.png'
+    assert run('--one', one, '--two', two, '--out', out, '--model', 'classical') == 0
+    result = frames.read_image(out)
+    assert result.shape == (48, 64, 3)
+    # the middle of a 2-pixel shift is a 1-pixel shift: closer to it than to either input
+    target = np.roll(textured(), 1, axis=1).astype(float)
+    error = np.abs(result.astype(float) - target)[:, 4:-4].mean()
+    assert error < np.abs(frames.read_image(one).astype(float) - target)[:, 4:-4].mean()
+
+
+def test_several_times_give_several_outputs(tmp_path, frame_pair):
+    one, two = frame_pair
+    out = tmp_path / 'mid.png'
+    assert run('--one', one, '--two', two, '--out', out, '--model', 'classical', '--time', '0', '0.5', '1') == 0
+    names = sorted(p.name for p in tmp_path.glob('mid-t*.png'))
+    assert names == ['mid-t0.5.png', 'mid-t0.png', 'mid-t1.png']
+    assert np.array_equal(frames.read_image(tmp_path / 'mid-t0.png'), frames.read_image(one))
+
+
+def test_pair_with_a_mainnet_checkpoint(tmp_path, frame_pair, checkpoint):
+    one, two = frame_pair
+    out = tmp_path / 'net.png'
+    assert run('--one', one, '--two', two, '--out', out, '--model', checkpoint) == 0
+    assert frames.read_image(out).shape == (48, 64, 3)
+
+
+def test_default_model_without_weights_falls_back_with_a_notice(tmp_path, frame_pair, monkeypatch, capsys):
+    import interpolator
+    monkeypatch.setattr(interpolator, 'DEFAULT_CHECKPOINT', tmp_path / 'weights' / 'softsplat.pt')
+    one, two = frame_pair
+    assert run('--one', one, '--two', two, '--out', tmp_path / 'o.png') == 0
+    assert 'classical' in capsys.readouterr().err
+
+
+def make_video(path, n=5, fps=10, size=(64, 48)):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, size)
+    image = textured(size[1], size[0])
+    for k in range(n):
+        writer.write(np.roll(image, 2 * k, axis=1))
+    writer.release()
+
+
+def test_video_doubles_frame_rate(tmp_path):
+    from moviepy import VideoFileClip
+    source, out = tmp_path / 'in.mp4', tmp_path / 'out.mp4'
+    make_video(source)
+    assert run('--video', source, '--out', out, '--factor', '3', '--model', 'classical') == 0
+    with VideoFileClip(str(out)) as clip:
+        assert clip.fps == pytest.approx(30)
+        assert clip.size == [64, 48]
+        assert sum(1 for _ in clip.iter_frames()) == 15
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
+
+
+def test_video_keeps_audio(tmp_path):
+    from moviepy import AudioClip, VideoFileClip
+    silent, source, out = tmp_path / 'silent.mp4', tmp_path / 'in.mp4', tmp_path / 'out.mp4'
+    make_video(silent, n=6)
+    with VideoFileClip(str(silent)) as clip:
+        tone = AudioClip(lambda t: np.stack([np.sin(880 * np.pi * t)] * 2, axis=-1), duration=clip.duration, fps=22050)
+        clip.with_audio(tone).write_videofile(str(source), codec='libx264', audio_codec='aac', logger=None)
+    assert run('--video', source, '--out', out, '--model', 'classical') == 0
+    with VideoFileClip(str(out)) as clip:
+        assert clip.audio is not None
+        assert clip.duration == pytest.approx(0.6, abs=0.1)
+
+
+@pytest.mark.parametrize('case, message', [
+    ('missing', 'no such file'),
+    ('unreadable', 'not a readable image'),
+    ('sizes', 'differ in size'),
+    ('time', r'--time values must lie in \[0, 1\]'),
+    ('checkpoint', 'cannot be read as a PyTorch checkpoint'),
+    ('missing-checkpoint', 'no such checkpoint file'),
+    ('suffix', 'use an image suffix'),
+    ('fp16', '--fp16 needs CUDA'),
+])
+def test_pair_errors(tmp_path, frame_pair, capsys, case, message):
+    one, two = frame_pair
+    out = tmp_path / 'never.png'
+    args = ['--one', one, '--two', two, '--out', out, '--model', 'classical']
+    if case == 'missing':
+        args[1] = tmp_path / 'absent.png'
+    elif case == 'unreadable':
+        (tmp_path / 'bad.png').write_text('not an image')
+        args[1] = tmp_path / 'bad.png'
+    elif case == 'sizes':
+        frames.write_image(tmp_path / 'small.png', textured(32, 32))
+        args[3] = tmp_path / 'small.png'
+    elif case == 'time':
+        args += ['--time', '1.5']
+    elif case == 'checkpoint':
+        (tmp_path / 'broken.pt').write_bytes(b'garbage')
+        args[7] = tmp_path / 'broken.pt'
+    elif case == 'missing-checkpoint':
+        args[7] = tmp_path / 'absent.pt'
+    elif case == 'suffix':
+        out = tmp_path / 'never.txt'
+        args[5] = out
+    elif case == 'fp16':
+        args += ['--fp16', '--device', 'cpu']
+    assert run(*args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and len(err.strip().splitlines()) == 1
+    assert __import__('re').search(message, err), err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
+
+
+@pytest.mark.parametrize('case, message', [
+    ('factor', '--factor must be at least 2'),
+    ('missing', 'no such file'),
+    ('unreadable', 'not a readable video'),
+    ('suffix', 'use a video suffix'),
+])
+def test_video_errors(tmp_path, capsys, case, message):
+    source, out = tmp_path / 'in.mp4', tmp_path / 'out.mp4'
+    make_video(source, n=3)
+    args = ['--video', source, '--out', out, '--model', 'classical']
+    if case == 'factor':
+        args += ['--factor', '1']
+    elif case == 'missing':
+        args[1] = tmp_path / 'absent.mp4'
+    elif case == 'unreadable':
+        (tmp_path / 'junk.mp4').write_bytes(b'\x00' * 1000)
+        args[1] = tmp_path / 'junk.mp4'
+    elif case == 'suffix':
+        args[3] = tmp_path / 'out.png'
+    assert run(*args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and message in err, err
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
+
+
+def test_command_line_has_no_traceback_and_documents_options(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / 'run_a_pair.py'), '--one', str(tmp_path / 'nope.png'),
+                             '--model', 'classical'], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert 'Traceback' not in result.stderr and 'no such file' in result.stderr
+    help_text = subprocess.run([sys.executable, str(REPO / 'run_a_pair.py'), '--help'], capture_output=True,
+                               text=True).stdout
+    for option in ('--one', '--two', '--out', '--time', '--model', '--device', '--fp16', '--video', '--factor'):
+        assert option in help_text

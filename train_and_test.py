@@ -1,0 +1,554 @@
+"""Train and test the softmax-splatting model on frame triplets in the Vimeo90k layout (paper Sec. 4.3).
+
+The published release has no training code. This script is the pipeline: the paper's recipe (Adam at 1e-4,
+256 x 256 random crops of Vimeo90k triplets, the Laplacian-pyramid loss, PWC-Net first frozen and then trained
+jointly) with what a reproducible run needs: augmentation (crops, flips, temporal reversal), worker processes,
+validation with PSNR/SSIM, TensorBoard scalars, atomic checkpoints that resume exactly, and multi-GPU / multi-node
+training through PyTorch's own DistributedDataParallel under ``torchrun`` (NCCL on GPUs, gloo on CPUs).
+
+Data: ``--data DIR`` holds ``sequences/<a>/<b>/im1.png, im2.png, im3.png`` (``.jpg`` also read) and the lists
+``tri_trainlist.txt`` / ``tri_testlist.txt``. Vimeo90k has that layout; ``make_triplets.py`` builds it from any
+footage. Examples::
+
+    python train_and_test.py --data vimeo_triplet --out runs/vimeo --steps 300000
+    torchrun --nproc_per_node 4 train_and_test.py --data vimeo_triplet --out runs/vimeo4 --batch-size 4
+    python train_and_test.py --data vimeo_triplet --resume --out runs/vimeo --steps 400000
+    python train_and_test.py --data vimeo_triplet --test --weights runs/vimeo/final.pt
+    python train_and_test.py --benchmark 20 --batch-size 8 --crop 256 --amp   # throughput, random data
+
+Randomness is a function of (seed, epoch, sample), never of worker timing, so ``--resume`` continues a run
+exactly: the same batches, the same augmentations, the restored optimizer, scheduler and RNG states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+import frames
+import metrics
+from checkpoints import load_checkpoint
+from frames import UsageError, atomic_path
+from losses import LOSSES
+from main_net import MainNet
+
+LIST_FILES = {'train': 'tri_trainlist.txt', 'test': 'tri_testlist.txt'}
+CHECKPOINT_FORMAT = 'softsplat-training'
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------
+
+def read_list(root: Path, split: str) -> List[str]:
+    """The triplet names (``<a>/<b>``) of a split; raises UsageError when the list is missing or empty."""
+    path = root / LIST_FILES[split]
+    if not path.is_file():
+        raise UsageError(f'{path}: no such list file (expected the Vimeo90k triplet layout: sequences/<a>/<b>/'
+                         f'im1.png..im3.png with {LIST_FILES["train"]} and {LIST_FILES["test"]})')
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not names:
+        raise UsageError(f'{path}: the list is empty')
+    return names
+
+
+def triplet_paths(root: Path, name: str) -> List[Path]:
+    folder = root / 'sequences' / name
+    paths = []
+    for index in (1, 2, 3):
+        candidates = [folder / f'im{index}{suffix}' for suffix in ('.png', '.jpg', '.jpeg')]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            raise UsageError(f'{folder}: im{index}.png (or .jpg) is missing')
+        paths.append(found)
+    return paths
+
+
+class TripletDataset(Dataset):
+    """Frame triplets as ``(one, middle, two)``, each ``[3, H, W]`` float32 RGB in [0, 1].
+
+    Items are addressed by ``(index, epoch)`` (see :class:`EpochTagged`) so that augmentation is drawn from a
+    generator seeded by ``(seed, epoch, index)``: identical across worker counts, processes and resumed runs.
+    ``crop`` None keeps the whole frame and ``augment`` False disables flips and reversal (validation, test).
+    """
+
+    def __init__(self, root: Path, split: str, crop: Optional[int], augment: bool, seed: int = 0,
+                 limit: Optional[int] = None):
+        self.root, self.crop, self.augment, self.seed = Path(root), crop, augment, seed
+        self.names = read_list(self.root, split)[:limit]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, key) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        images = [frames.read_image(path) for path in triplet_paths(self.root, self.names[index])]
+        rng = np.random.default_rng([self.seed, epoch, index])
+        if self.crop is not None:
+            height, width = images[0].shape[:2]
+            if height < self.crop or width < self.crop:
+                raise UsageError(f'{self.names[index]}: frames of {width}x{height} are smaller than '
+                                 f'--crop {self.crop}')
+            y, x = int(rng.integers(0, height - self.crop + 1)), int(rng.integers(0, width - self.crop + 1))
+            images = [image[y:y + self.crop, x:x + self.crop] for image in images]
+        if self.augment:
+            if rng.random() < 0.5:
+                images = [image[:, ::-1] for image in images]
+            if rng.random() < 0.5:
+                images = [image[::-1] for image in images]
+            if rng.random() < 0.5:  # temporal reversal: the middle frame of a reversed clip is the same
+                images = images[::-1]
+        return tuple(frames.to_tensor(image)[0] for image in images)
+
+
+class EpochTagged(Sampler):
+    """Wrap a (Distributed)Sampler: yield ``(index, epoch)`` and optionally skip the first ``skip`` items."""
+
+    def __init__(self, base: DistributedSampler, epoch: int, skip: int = 0):
+        self.base, self.epoch, self.skip = base, epoch, skip
+        base.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[Tuple[int, int]]:
+        return ((index, self.epoch) for index in itertools.islice(iter(self.base), self.skip, None))
+
+    def __len__(self) -> int:
+        return max(0, len(self.base) - self.skip)
+
+
+def _worker_init(_: int) -> None:
+    cv2.setNumThreads(0)  # the loader's processes are the parallelism; OpenCV's threads would oversubscribe
+    torch.set_num_threads(1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Distributed setup
+# ---------------------------------------------------------------------------------------------------------------
+
+class Runtime:
+    """Rank, world size and device of this process (one process, or one of torchrun's)."""
+
+    def __init__(self, device_choice: str):
+        self.world = int(os.environ.get('WORLD_SIZE', '1'))
+        self.rank = int(os.environ.get('RANK', '0'))
+        local_rank = int(os.environ.get('LOCAL_RANK', '0'))
+        use_cuda = device_choice == 'cuda' or (device_choice == 'auto' and torch.cuda.is_available())
+        if use_cuda and not torch.cuda.is_available():
+            raise UsageError('--device cuda: no CUDA device is available')
+        self.device = torch.device('cuda', local_rank) if use_cuda else torch.device('cpu')
+        if use_cuda:
+            torch.cuda.set_device(self.device)
+        if self.world > 1:
+            dist.init_process_group('nccl' if use_cuda else 'gloo')
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def mean(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return tensor.item() / self.world
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model, checkpoints
+# ---------------------------------------------------------------------------------------------------------------
+
+def build_model(args: argparse.Namespace) -> MainNet:
+    if args.init is None:
+        return MainNet(metric=args.metric)
+    init = Path(args.init)
+    if not init.is_file():
+        raise UsageError(f'--init {init}: no such file')
+    try:
+        return MainNet.from_file(init)
+    except ValueError as mainnet_error:
+        import pwc  # noqa: PLC0415 - only needed for this fallback
+        model = MainNet(metric=args.metric, pwc_weights=None)
+        try:
+            model.flow_net.load_state_dict(pwc.PWCNet.from_file(init).state_dict())
+        except (ValueError, RuntimeError) as pwc_error:
+            raise UsageError(f'--init {init}: neither a MainNet checkpoint ({mainnet_error}) nor a PWC-Net file '
+                             f'({pwc_error})') from None
+        return model
+
+
+def rng_state() -> Dict[str, object]:
+    """Every global generator's state in types ``torch.load(weights_only=True)`` accepts."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    state = {'torch': torch.get_rng_state(), 'python': random.getstate(),
+             'numpy': {'kind': kind, 'keys': torch.from_numpy(keys.astype(np.int64)), 'position': int(position),
+                       'has_gauss': int(has_gauss), 'gauss': float(gauss)}}
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, object]) -> None:
+    torch.set_rng_state(state['torch'])
+    n = state['numpy']
+    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['position'], n['has_gauss'],
+                         n['gauss']))
+    random.setstate(state['python'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def save_training_state(path: Path, model: MainNet, optimizer, scheduler, scaler, step: int, best: float,
+                        args: argparse.Namespace) -> None:
+    payload = {'format': CHECKPOINT_FORMAT, 'step': step, 'best_psnr': best, 'model': model.state_dict(),
+               'config': vars(model.config), 'optimizer': optimizer.state_dict(),
+               'scheduler': scheduler.state_dict(), 'scaler': scaler.state_dict(), 'rng': rng_state(),
+               'args': {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}}
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
+
+
+def load_training_state(path: Path) -> Dict[str, object]:
+    try:
+        payload = load_checkpoint(path)
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(f'--resume: {error}') from None
+    if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
+        raise UsageError(f'--resume: {path} is not a training checkpoint of train_and_test.py')
+    return payload
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def evaluate(interpolate, dataset: TripletDataset, device: torch.device, progress: bool = False
+             ) -> Dict[str, float]:
+    """Mean PSNR and SSIM of ``interpolate(one, two) -> middle`` over ``dataset`` (8-bit RGB, as published)."""
+    psnrs, ssims = [], []
+    items = range(len(dataset))
+    if progress:
+        from tqdm import tqdm  # noqa: PLC0415
+        items = tqdm(items, desc='test', unit='triplet')
+    for index in items:
+        one, middle, two = (t.unsqueeze(0).to(device) for t in dataset[index])
+        prediction = interpolate(one, two)
+        truth, guess = frames.to_uint8(middle), frames.to_uint8(prediction)
+        psnrs.append(metrics.psnr(guess, truth))
+        ssims.append(metrics.ssim(guess, truth))
+    return {'psnr': float(np.mean(psnrs)), 'ssim': float(np.mean(ssims)), 'count': len(psnrs)}
+
+
+def run_test(args: argparse.Namespace) -> int:
+    from interpolator import load_interpolator  # noqa: PLC0415 - the command-line model loader
+
+    if args.weights is None:
+        raise UsageError('--test needs --weights PATH (a MainNet checkpoint) or --weights classical')
+    device = torch.device('cuda' if args.device == 'cuda' or (args.device == 'auto' and torch.cuda.is_available())
+                          else 'cpu')
+    model = load_interpolator(args.weights, device)
+    dataset = TripletDataset(Path(args.data), 'test', crop=None, augment=False, limit=args.val_size)
+    result = evaluate(lambda one, two: model.interpolate(one, two, [0.5])[0], dataset, device, progress=True)
+    print('| weights | triplets | PSNR | SSIM |\n| --- | ---: | ---: | ---: |')
+    print(f"| {args.weights} | {result['count']} | {result['psnr']:.2f} | {result['ssim']:.4f} |")
+    if args.json:
+        with atomic_path(args.json) as temporary:
+            temporary.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------------------
+
+class Trainer:
+    """One training run: model (DDP-wrapped when distributed), optimizer, schedule, AMP, checkpoints, logs."""
+
+    def __init__(self, args: argparse.Namespace, runtime: Runtime):
+        self.args, self.runtime = args, runtime
+        self.out = Path(args.out)
+        torch.manual_seed(args.seed)  # identical initialization on every rank
+        self.model = build_model(args).to(runtime.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule)
+        self.amp = args.amp
+        self.amp_dtype = torch.float16 if runtime.device.type == 'cuda' else torch.bfloat16
+        self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp and runtime.device.type == 'cuda')
+        self.loss_fn = LOSSES[args.loss]
+        self.step, self.best = 0, float('-inf')
+        self.flow_frozen = None
+        self.wrapped = self.model
+        self.writer = None
+
+    def _schedule(self, step: int) -> float:
+        if self.args.schedule == 'constant':
+            return 1.0
+        progress = min(step / max(1, self.args.steps), 1.0)  # cosine from lr to lr / 100
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def set_flow_frozen(self, frozen: bool) -> None:
+        """Freeze or unfreeze PWC-Net; DDP registers trainable parameters when built, so it is rebuilt."""
+        if frozen == self.flow_frozen:
+            return
+        self.model.set_flow_trainable(not frozen)
+        self.flow_frozen = frozen
+        if self.runtime.world > 1:
+            ids = [self.runtime.device.index] if self.runtime.device.type == 'cuda' else None
+            self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
+
+    def resume(self, path: Path) -> None:
+        payload = load_training_state(path)
+        self.model.load_state_dict(payload['model'])
+        self.optimizer.load_state_dict(payload['optimizer'])
+        self.scheduler.load_state_dict(payload['scheduler'])
+        self.scaler.load_state_dict(payload['scaler'])
+        set_rng_state(payload['rng'])
+        self.step, self.best = int(payload['step']), float(payload['best_psnr'])
+
+    def train_step(self, batch) -> float:
+        one, middle, two = (t.to(self.runtime.device, non_blocking=True) for t in batch)
+        self.wrapped.train()
+        with torch.autocast(self.runtime.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            prediction = self.wrapped(one, two, 0.5)
+            loss = self.loss_fn(prediction.float(), middle)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss.item()
+
+    def loader(self, dataset: TripletDataset, epoch: int, skip: int) -> DataLoader:
+        base = DistributedSampler(dataset, num_replicas=self.runtime.world, rank=self.runtime.rank, shuffle=True,
+                                  seed=self.args.seed, drop_last=True)
+        return DataLoader(dataset, batch_size=self.args.batch_size, sampler=EpochTagged(base, epoch, skip),
+                          num_workers=self.args.workers, drop_last=True, worker_init_fn=_worker_init,
+                          pin_memory=self.runtime.device.type == 'cuda',
+                          persistent_workers=False)
+
+    def validate(self, dataset: TripletDataset) -> Dict[str, float]:
+        self.model.eval()
+        result = evaluate(lambda one, two: self.model(one, two, 0.5), dataset, self.runtime.device)
+        self.model.train()
+        return result
+
+    def log(self, record: Dict[str, float]) -> None:
+        if not self.runtime.main:
+            return
+        with open(self.out / 'log.jsonl', 'a') as handle:
+            handle.write(json.dumps(record) + '\n')
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != 'step':
+                    self.writer.add_scalar(key, value, record['step'])
+
+    def save(self, name: str) -> None:
+        if self.runtime.main:
+            save_training_state(self.out / name, self.model, self.optimizer, self.scheduler, self.scaler,
+                                self.step, self.best, self.args)
+
+    def fit(self, train: TripletDataset, val: Optional[TripletDataset]) -> None:
+        from tqdm import tqdm  # noqa: PLC0415
+
+        args = self.args
+        per_epoch = len(train) // (self.runtime.world * args.batch_size)
+        if per_epoch == 0:
+            raise UsageError(f'{len(train)} training triplets are fewer than one batch of {args.batch_size} per '
+                             f'process ({self.runtime.world} processes)')
+        if self.runtime.main:
+            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
+            self.writer = SummaryWriter(str(self.out / 'tensorboard'))
+        bar = tqdm(total=args.steps, initial=self.step, disable=not self.runtime.main, unit='it', dynamic_ncols=True)
+        began, done = time.perf_counter(), 0
+        while self.step < args.steps:
+            epoch, within = divmod(self.step, per_epoch)
+            for batch in self.loader(train, epoch, within * args.batch_size):
+                self.set_flow_frozen(self.step < args.freeze_flow_steps)
+                loss = self.runtime.mean(self.train_step(batch))
+                self.step += 1
+                done += 1
+                rate = done / (time.perf_counter() - began)
+                bar.update(1)
+                bar.set_postfix(loss=f'{loss:.4f}', it_s=f'{rate:.2f}')
+                self.log({'step': self.step, 'loss': loss, 'lr': self.scheduler.get_last_lr()[0]})
+                if val is not None and args.val_every and self.step % args.val_every == 0:
+                    self._validate_and_keep_best(val)
+                if args.checkpoint_every and self.step % args.checkpoint_every == 0:
+                    self.save('last.pt')
+                if self.step >= args.steps:
+                    break
+        bar.close()
+        self.save('last.pt')
+        if self.runtime.main:
+            self.model.save(self.out / 'final.pt')
+            if self.writer is not None:
+                self.writer.close()
+
+    def _validate_and_keep_best(self, val: TripletDataset) -> None:
+        if self.runtime.main:
+            result = self.validate(val)
+            self.log({'step': self.step, 'val_psnr': result['psnr'], 'val_ssim': result['ssim']})
+            if result['psnr'] > self.best:
+                self.best = result['psnr']
+                self.model.save(self.out / 'best.pt')
+        self.runtime.barrier()
+
+
+def run_benchmark(args: argparse.Namespace, runtime: Runtime) -> int:
+    """Training throughput on random data (no dataset needed): iterations/s and triplets/s."""
+    trainer = Trainer(args, runtime)
+    trainer.set_flow_frozen(False)
+    generator = torch.Generator().manual_seed(args.seed)
+    batch = [torch.rand(args.batch_size, 3, args.crop, args.crop, generator=generator) for _ in range(3)]
+    for _ in range(2):
+        trainer.train_step(batch)
+    if runtime.device.type == 'cuda':
+        torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(args.benchmark):
+        trainer.train_step(batch)
+    if runtime.device.type == 'cuda':
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - began
+    rate = args.benchmark / seconds
+    name = torch.cuda.get_device_name(runtime.device) if runtime.device.type == 'cuda' else \
+        f'CPU ({torch.get_num_threads()} threads)'
+    if runtime.main:
+        print(f'| device | batch | crop | AMP | it/s | triplets/s |\n| --- | ---: | ---: | --- | ---: | ---: |\n'
+              f'| {name} | {args.batch_size} | {args.crop} | {"on" if args.amp else "off"} | {rate:.3f} | '
+              f'{rate * args.batch_size * runtime.world:.2f} |')
+    return 0
+
+
+def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
+    root = Path(args.data)
+    train = TripletDataset(root, 'train', crop=args.crop, augment=True, seed=args.seed)
+    first = frames.read_image(triplet_paths(root, train.names[0])[0])  # fail early on a broken layout
+    if min(first.shape[:2]) < args.crop:
+        raise UsageError(f'--crop {args.crop} is larger than the frames ({first.shape[1]}x{first.shape[0]}); the '
+                         f'frames must be at least --crop pixels on each side')
+    val = None
+    if args.val_every and (root / LIST_FILES['test']).is_file():
+        val = TripletDataset(root, 'test', crop=None, augment=False, limit=args.val_size)
+    trainer = Trainer(args, runtime)
+    if args.resume:
+        trainer.resume(Path(args.resume) if args.resume != 'last' else trainer.out / 'last.pt')
+    elif runtime.main and (trainer.out / 'last.pt').exists():
+        raise UsageError(f'{trainer.out / "last.pt"} exists: pass --resume to continue that run or choose '
+                         f'another --out')
+    if runtime.main:
+        trainer.out.mkdir(parents=True, exist_ok=True)
+    runtime.barrier()
+    trainer.fit(train, val)
+    if runtime.main:
+        print(f'trained to step {trainer.step}; final model: {trainer.out / "final.pt"}')
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], epilog=__doc__.split('\n\n', 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--data', help='triplet root in the Vimeo90k layout (sequences/, tri_trainlist.txt, '
+                                       'tri_testlist.txt); make_triplets.py builds one from any footage')
+    parser.add_argument('--out', default='runs/softsplat', help='folder for checkpoints and logs '
+                                                                '(default: runs/softsplat)')
+    parser.add_argument('--steps', type=int, default=100000, help='total optimizer steps (default: 100000)')
+    parser.add_argument('--batch-size', type=int, default=8, help='triplets per step and process (default: 8)')
+    parser.add_argument('--crop', type=int, default=256, help='square random crop in pixels (default: 256)')
+    parser.add_argument('--lr', type=float, default=1e-4, help='Adam learning rate (default: 1e-4)')
+    parser.add_argument('--schedule', choices=['cosine', 'constant'], default='cosine',
+                        help='learning-rate schedule over --steps (default: cosine down to lr/100)')
+    parser.add_argument('--loss', choices=sorted(LOSSES), default='lap',
+                        help='lap: the Laplacian-pyramid L1 loss the paper trains with (default); l1: plain L1')
+    parser.add_argument('--metric', choices=['unet', 'brightness'], default='unet',
+                        help='importance metric of a new model (default: unet, the refined one)')
+    parser.add_argument('--freeze-flow-steps', type=int, default=0,
+                        help='keep PWC-Net frozen for the first K steps, then train jointly (default: 0)')
+    parser.add_argument('--amp', action='store_true', help='mixed precision (float16 on CUDA, bfloat16 on CPU)')
+    parser.add_argument('--workers', type=int, default=4, help='data-loading processes per training process '
+                                                               '(default: 4)')
+    parser.add_argument('--resume', nargs='?', const='last', default=None, metavar='PATH',
+                        help='continue from a training checkpoint (default: OUT/last.pt); with the same --steps the '
+                             'run continues exactly, a larger --steps re-plans the cosine schedule from there')
+    parser.add_argument('--seed', type=int, default=0, help='seed of initialization, sampling and augmentation')
+    parser.add_argument('--init', metavar='PATH', help='weights to start from: a MainNet checkpoint or a PWC-Net '
+                                                       'file (network-default.pytorch layout)')
+    parser.add_argument('--val-every', type=int, default=2000, help='validate every K steps on the test list '
+                                                                    '(0: never; default: 2000)')
+    parser.add_argument('--val-size', type=int, default=200, help='triplets of the test list to validate/test on '
+                                                                  '(default: 200 for validation)')
+    parser.add_argument('--checkpoint-every', type=int, default=1000, help='write OUT/last.pt every K steps')
+    parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='default: cuda if any')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic algorithms (bitwise-reproducible runs on CPU; slower)')
+    parser.add_argument('--test', action='store_true', help='evaluate --weights on the test list instead of '
+                                                            'training (all of it unless --val-size is given)')
+    parser.add_argument('--weights', help='with --test: a MainNet checkpoint, or "classical"')
+    parser.add_argument('--json', help='with --test: also write the result to this JSON file')
+    parser.add_argument('--benchmark', type=int, default=0, metavar='N',
+                        help='time N training steps on random data and print iterations/s (no --data needed)')
+    return parser
+
+
+def validate_args(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    for name in ('steps', 'batch_size', 'crop', 'workers', 'val_every', 'checkpoint_every', 'freeze_flow_steps',
+                 'benchmark'):
+        minimum = 1 if name in ('steps', 'batch_size', 'crop') else 0
+        if getattr(args, name) < minimum:
+            raise UsageError(f'--{name.replace("_", "-")} must be at least {minimum}')
+    if args.lr <= 0:
+        raise UsageError('--lr must be positive')
+    if args.benchmark == 0 and args.data is None:
+        raise UsageError('--data DIR is required (the triplet root), except with --benchmark')
+    if args.data is not None and not Path(args.data).is_dir():
+        raise UsageError(f'--data {args.data}: no such folder')
+    if args.test and '--val-size' not in argv:
+        args.val_size = None  # test on the whole list unless asked otherwise
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    runtime = None
+    try:
+        validate_args(args, argv)
+        if args.deterministic:
+            torch.use_deterministic_algorithms(True)
+        if args.test:
+            return run_test(args)
+        runtime = Runtime(args.device)
+        if args.benchmark:
+            return run_benchmark(args, runtime)
+        return run_training(args, runtime)
+    except UsageError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    finally:
+        if runtime is not None:
+            runtime.close()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
