@@ -127,24 +127,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        sequences = find_sequences(args.data)
-        device = select_device(args.device)
-        interpolator = load_interpolator(args.model, device, fp16=args.fp16)
-        scores, seconds = evaluate(interpolator, sequences, device)
-        mean = {key: float(np.mean([row[key] for row in scores.values()])) for key in METRICS}
-        print(markdown_table(scores, mean))
-        print(f'\n{len(scores)} sequences, {seconds:.3f} s per pair on {device} '
-              f'(interpolation only, after a warm-up; without reading and scoring)')
-        if args.json is not None:
-            write_json(args.json, scores, mean)
-    except UsageError as error:
-        print(f'{parser.prog}: error: {error}', file=sys.stderr)
-        return 2
+def run(args: argparse.Namespace) -> int:
+    """The benchmark for parsed arguments; raises UsageError on bad input."""
+    sequences = find_sequences(args.data)
+    device = select_device(args.device)
+    interpolator = load_interpolator(args.model, device, fp16=args.fp16)
+    scores, seconds = evaluate(interpolator, sequences, device)
+    mean = {key: float(np.mean([row[key] for row in scores.values()])) for key in METRICS}
+    print(markdown_table(scores, mean))
+    print(f'\n{len(scores)} sequences, {seconds:.3f} s per pair on {device} '
+          f'(interpolation only, after a warm-up; without reading and scoring)')
+    if args.json is not None:
+        write_json(args.json, scores, mean)
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return frames.report_errors(lambda: run(args))
 
 
 if __name__ == '__main__':

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
 import softsplat as ss
+from timing import median_ms
 
 DEFAULT_SIZES = ['1x3x480x854', '1x3x1080x1920', '4x64x256x448']
 GPU_ONLY_SIZES = ['1x3x2160x3840']
@@ -179,28 +178,6 @@ def smooth_flow(n: int, h: int, w: int, device: torch.device, magnitude: float =
     coarse = torch.randn(n, 2, max(2, h // 32), max(2, w // 32), generator=gen) * magnitude
     flow = torch.nn.functional.interpolate(coarse, size=(h, w), mode='bilinear', align_corners=False)
     return (flow + 0.5 * torch.randn(n, 2, h, w, generator=gen)).to(device)
-
-
-def median_ms(fns: List[Callable[[], object]], device: torch.device, repeats: int, warmup: int = 2) -> List[float]:
-    """Median milliseconds of each function, run in turn within every repeat so drift hits all of them alike."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    times: List[List[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, record in zip(fns, times):
-            if device.type == 'cuda':
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                torch.cuda.synchronize()
-                record.append(start.elapsed_time(end))
-            else:
-                begin = time.perf_counter()
-                fn()
-                record.append((time.perf_counter() - begin) * 1e3)
-    return [statistics.median(record) for record in times]
 
 
 def nominal_bytes(shape: Tuple[int, int, int, int], metric: bool, backward: bool, itemsize: int = 4) -> int:

@@ -678,11 +678,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return run(args)
-    except UsageError as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+    return frames.report_errors(lambda: run(args))
 
 
 if __name__ == '__main__':

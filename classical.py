@@ -34,9 +34,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pwc import backwarp
 from softsplat import softsplat
 
-__all__ = ['ClassicalInterpolator', 'DisParameters', 'backwarp', 'fill_holes']
+__all__ = ['ClassicalInterpolator', 'DisParameters', 'fill_holes']
 
 MIN_DIS_SIZE = 16  # smaller frames are padded for DIS (which needs about two patches)
 
@@ -70,16 +71,6 @@ class DisParameters:
         dis.setUseMeanNormalization(self.use_mean_normalization)
         dis.setUseSpatialPropagation(self.use_spatial_propagation)
         return dis
-
-
-def backwarp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample ``image`` ``[N, C, H, W]`` at ``(x + u, y + v)``, flow ``[N, 2, H, W]`` in pixels; border padding."""
-    _, _, h, w = image.shape
-    xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w) + flow[:, 0]
-    ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1) + flow[:, 1]
-    # align_corners=True maps -1 and 1 to the centres of the outer pixels: pixel x -> 2x / (W - 1) - 1.
-    grid = torch.stack((xs * (2.0 / max(w - 1, 1)) - 1.0, ys * (2.0 / max(h - 1, 1)) - 1.0), dim=3)
-    return F.grid_sample(image, grid.to(image.dtype), mode='bilinear', padding_mode='border', align_corners=True)
 
 
 def fill_holes(image: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
@@ -182,8 +173,8 @@ class ClassicalInterpolator:
         dtype = one.dtype
         one, two = one.float(), two.float()
         flow_01, flow_10 = flow_01.to(one), flow_10.to(one)
-        metric_0 = -self.alpha * (one - backwarp(two, flow_01)).abs().mean(1, keepdim=True)
-        metric_1 = -self.alpha * (two - backwarp(one, flow_10)).abs().mean(1, keepdim=True)
+        metric_0 = -self.alpha * (one - backwarp(two, flow_01, padding='border')).abs().mean(1, keepdim=True)
+        metric_1 = -self.alpha * (two - backwarp(one, flow_10, padding='border')).abs().mean(1, keepdim=True)
         # The metrics lie in [-alpha, 0], so exp() needs no shift. Channels: colour * e^Z, e^Z, and a plain one whose
         # splat is the coverage (sum of bilinear weights). Both frames go through one call, stacked on the batch.
         sources = torch.cat((torch.cat((one * metric_0.exp(), metric_0.exp(), torch.ones_like(metric_0)), 1),

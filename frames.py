@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Callable, Iterator, Union
 
 import cv2
 import numpy as np
@@ -22,6 +23,15 @@ PathLike = Union[str, os.PathLike]
 
 class UsageError(Exception):
     """A problem with the user's input (missing file, wrong sizes, bad option): reported as one line, exit 2."""
+
+
+def report_errors(run: Callable[[], int]) -> int:
+    """Run a command-line tool's body: a UsageError becomes one ``error: ...`` line on stderr and exit status 2."""
+    try:
+        return run()
+    except UsageError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
 
 
 def read_image(path: PathLike) -> np.ndarray:

@@ -647,10 +647,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return run(args)
-    except UsageError as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
+        return frames.report_errors(lambda: run(args))
     except KeyboardInterrupt:
         print('error: interrupted; completed triplets are in place, the list files were not written',
               file=sys.stderr)

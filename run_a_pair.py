@@ -124,26 +124,27 @@ def run_video(args: argparse.Namespace, model, device: torch.device) -> None:
     print(f'wrote {out} ({written} frames in, {written * args.factor} out, {clip.fps * args.factor:g} fps)')
 
 
+def run(args: argparse.Namespace) -> int:
+    """The tool for parsed arguments; raises UsageError on bad input before writing anything."""
+    for t in args.time:
+        if not 0.0 <= t <= 1.0:
+            raise UsageError(f'--time values must lie in [0, 1], got {t:g}')
+    device = select_device(args.device)
+    if args.fp16 and device.type != 'cuda':
+        raise UsageError('--fp16 needs CUDA (use --device cuda on a machine with a GPU)')
+    if args.video:
+        video_output(args)
+    model = load_interpolator(args.model, device, fp16=args.fp16)
+    if args.video:
+        run_video(args, model, device)
+    else:
+        run_pair(args, model, device)
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        for t in args.time:
-            if not 0.0 <= t <= 1.0:
-                raise UsageError(f'--time values must lie in [0, 1], got {t:g}')
-        device = select_device(args.device)
-        if args.fp16 and device.type != 'cuda':
-            raise UsageError('--fp16 needs CUDA (use --device cuda on a machine with a GPU)')
-        if args.video:
-            video_output(args)
-        model = load_interpolator(args.model, device, fp16=args.fp16)
-        if args.video:
-            run_video(args, model, device)
-        else:
-            run_pair(args, model, device)
-    except UsageError as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
-    return 0
+    return frames.report_errors(lambda: run(args))
 
 
 if __name__ == '__main__':

@@ -528,26 +528,24 @@ def validate_args(args: argparse.Namespace, argv: Sequence[str]) -> None:
         args.val_size = None  # test on the whole list unless asked otherwise
 
 
+def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Test, benchmark or train for parsed arguments; raises UsageError on bad input."""
+    validate_args(args, argv)
+    if args.deterministic:
+        torch.use_deterministic_algorithms(True)
+    if args.test:
+        return run_test(args)
+    runtime = Runtime(args.device)
+    try:
+        return run_benchmark(args, runtime) if args.benchmark else run_training(args, runtime)
+    finally:
+        runtime.close()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    runtime = None
-    try:
-        validate_args(args, argv)
-        if args.deterministic:
-            torch.use_deterministic_algorithms(True)
-        if args.test:
-            return run_test(args)
-        runtime = Runtime(args.device)
-        if args.benchmark:
-            return run_benchmark(args, runtime)
-        return run_training(args, runtime)
-    except UsageError as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
-    finally:
-        if runtime is not None:
-            runtime.close()
+    return frames.report_errors(lambda: run(args, argv))
 
 
 if __name__ == '__main__':

@@ -85,15 +85,15 @@ def main() -> int:
     parser.add_argument('figure', choices=['splat', 'pair'])
     parser.add_argument('--data', type=Path, default=SPLAT_DEMO, help='splat_demo folder (one.png, two.png, flow.flo)')
     args = parser.parse_args()
-    try:
+
+    def run() -> int:
         if args.figure == 'splat':
             splat_figure(args.data, REPO / 'docs' / 'splat_modes.jpg')
         else:
             pair_figure(REPO / 'docs' / 'example_pair.jpg')
-    except frames.UsageError as error:
-        print(f'error: {error}', file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    return frames.report_errors(run)
 
 
 if __name__ == '__main__':

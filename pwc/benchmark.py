@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -28,24 +26,7 @@ from pwc.cost_volume import correlation
 from pwc.inference import estimate
 from pwc.network import DEFAULT_WEIGHTS, MULTIPLE, PYRAMID_CHANNELS, PWCNet
 from softsplat import import_cupy
-
-
-def median_ms(fns: List[Callable[[], object]], device: torch.device, repeats: int, warmup: int = 1) -> List[float]:
-    """Median milliseconds of each function, interleaved within every repeat."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    times: List[List[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, record in zip(fns, times):
-            if device.type == 'cuda':
-                torch.cuda.synchronize(device)
-            begin = time.perf_counter()
-            fn()
-            if device.type == 'cuda':
-                torch.cuda.synchronize(device)
-            record.append((time.perf_counter() - begin) * 1e3)
-    return [statistics.median(record) for record in times]
+from timing import median_ms
 
 
 def benchmark(device: torch.device, width: int, height: int, batch: int, repeats: int) -> List[Dict[str, object]]:

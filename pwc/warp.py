@@ -46,20 +46,23 @@ def _grid(flow: torch.Tensor) -> torch.Tensor:
     return torch.stack([gx, gy], 3)
 
 
-def backwarp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def backwarp(image: torch.Tensor, flow: torch.Tensor, padding: str = 'zeros') -> torch.Tensor:
     """Sample ``image`` bilinearly at every pixel plus its flow.
 
     Args:
         image: ``[N, C, H, W]`` floating point.
         flow: ``[N, 2, H, W]`` in pixels; channel 0 horizontal (x), channel 1 vertical (y).
+        padding: what lies outside the image: ``'zeros'`` (default) or ``'border'`` (the nearest edge pixel).
 
     Returns:
-        ``[N, C, H, W]``: ``out[:, :, y, x] = image(x + u, y + v)``, zero outside the image, in the dtype of
-        ``image``. Differentiable with respect to both inputs; no host synchronisation.
+        ``[N, C, H, W]``: ``out[:, :, y, x] = image(x + u, y + v)``, in the dtype of ``image``. Differentiable with
+        respect to both inputs; no host synchronisation.
     """
     _check(image, flow)
+    if padding not in ('zeros', 'border'):
+        raise ValueError(f"padding must be 'zeros' or 'border', got {padding!r}")
     dtype = torch.promote_types(image.dtype, flow.dtype)
-    out = F.grid_sample(image.to(dtype), _grid(flow.to(dtype)), mode='bilinear', padding_mode='zeros',
+    out = F.grid_sample(image.to(dtype), _grid(flow.to(dtype)), mode='bilinear', padding_mode=padding,
                         align_corners=False)
     return out.to(image.dtype)
 

@@ -7,23 +7,12 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 import benchmark_middlebury
+from images import texture
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def texture(height: int, width: int, seed: int) -> np.ndarray:
-    """A smooth random ``[H, W, 3]`` uint8 texture that optical flow can follow."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((height, width, 3), np.float32)
-    for scale, weight in ((4, 0.5), (8, 0.3), (16, 0.2)):
-        coarse = rng.random((height // scale + 2, width // scale + 2, 3)).astype(np.float32)
-        image += weight * cv2.resize(coarse, (width + 2 * scale, height + 2 * scale),
-                                     interpolation=cv2.INTER_CUBIC)[scale:scale + height, scale:scale + width]
-    return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
 
 
 def write_sequence(folder: Path, dx: int, dy: int, seed: int, height: int = 48, width: int = 64) -> None:

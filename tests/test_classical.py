@@ -1,27 +1,16 @@
 """classical.py: the training-free interpolator on synthetic translations (no shared data needed)."""
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
-from classical import ClassicalInterpolator, backwarp, fill_holes
-
-
-def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A smooth, trackable multi-scale random texture, ``[H, W, 3]`` float in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((height, width, 3), np.float32)
-    for scale, weight in ((4, 0.5), (8, 0.3), (16, 0.2)):
-        coarse = rng.random((height // scale + 2, width // scale + 2, 3)).astype(np.float32)
-        image += weight * cv2.resize(coarse, (width + 2 * scale, height + 2 * scale),
-                                     interpolation=cv2.INTER_CUBIC)[scale:scale + height, scale:scale + width]
-    return np.clip(image, 0, 1)
+from classical import ClassicalInterpolator, fill_holes
+from images import texture
 
 
 def translated_pair(dx: int, dy: int, height: int = 64, width: int = 96, margin: int = 12, seed: int = 0):
     """Frames one and two (two = one moved by (dx, dy)) and the true middle frame when dx, dy are even."""
-    big = texture(height + 2 * margin, width + 2 * margin, seed)
+    big = texture(height + 2 * margin, width + 2 * margin, seed).astype(np.float32) / 255
 
     def crop(ox: int, oy: int) -> torch.Tensor:
         window = big[margin - oy:margin - oy + height, margin - ox:margin - ox + width]
@@ -102,14 +91,6 @@ def test_input_checks(interpolator, pair):
         interpolator.interpolate(one[:, :1], two[:, :1], [0.5])
     with pytest.raises(TypeError, match='floating point'):
         interpolator.interpolate((one * 255).byte(), (two * 255).byte(), [0.5])
-
-
-def test_backwarp_shifts_by_the_flow():
-    image = torch.arange(4 * 5, dtype=torch.float32).view(1, 1, 4, 5)
-    torch.testing.assert_close(backwarp(image, torch.zeros(1, 2, 4, 5)), image)
-    flow = torch.zeros(1, 2, 4, 5)
-    flow[:, 0] = 1.0  # sample one pixel to the right
-    torch.testing.assert_close(backwarp(image, flow)[..., :-1], image[..., 1:])
 
 
 def test_fill_holes():

@@ -111,6 +111,17 @@ def test_backwarp_integer_shift_is_exact_with_zeros_outside():
     assert out[:, :, 0].eq(0).all() and out[:, :, :, 3:].eq(0).all()
 
 
+def test_backwarp_border_padding_repeats_the_edge():
+    image = torch.arange(4 * 5, dtype=torch.float32).view(1, 1, 4, 5)
+    flow = torch.zeros(1, 2, 4, 5)
+    flow[:, 0] = 1.0  # sample one pixel to the right
+    out = backwarp(image, flow, padding='border')
+    torch.testing.assert_close(out[..., :-1], image[..., 1:])
+    torch.testing.assert_close(out[..., -1], image[..., -1])
+    with pytest.raises(ValueError, match="padding must be 'zeros' or 'border'"):
+        backwarp(image, flow, padding='reflect')
+
+
 def test_backwarp_is_bilinear_and_differentiable():
     image = torch.rand(1, 2, 5, 6, dtype=torch.float64)
     flow = torch.full((1, 2, 5, 6), 0.25, dtype=torch.float64)

@@ -10,21 +10,16 @@ import pytest
 import torch
 
 import frames
+from images import texture
 import run_a_pair
 from main_net import MainNet
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def textured(h=48, w=64, seed=0):
-    rng = np.random.default_rng(seed)
-    base = cv2.resize(rng.integers(0, 256, (h // 4, w // 4, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
-    return cv2.GaussianBlur(base, (3, 3), 0)
-
-
 @pytest.fixture()
 def frame_pair(tmp_path):
-    image = textured()
+    image = texture(48, 64)
     one, two = tmp_path / 'one.png', tmp_path / 'two.png'
     frames.write_image(one, image)
     frames.write_image(two, np.roll(image, 2, axis=1))
@@ -50,7 +45,7 @@ def test_pair_with_classical_model(tmp_path, frame_pair, capsys):
     result = frames.read_image(out)
     assert result.shape == (48, 64, 3)
     # the middle of a 2-pixel shift is a 1-pixel shift: closer to it than to either input
-    target = np.roll(textured(), 1, axis=1).astype(float)
+    target = np.roll(texture(48, 64), 1, axis=1).astype(float)
     error = np.abs(result.astype(float) - target)[:, 4:-4].mean()
     assert error < np.abs(frames.read_image(one).astype(float) - target)[:, 4:-4].mean()
 
@@ -81,7 +76,7 @@ def test_default_model_without_weights_falls_back_with_a_notice(tmp_path, frame_
 
 def make_video(path, n=5, fps=10, size=(64, 48)):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, size)
-    image = textured(size[1], size[0])
+    image = texture(size[1], size[0])
     for k in range(n):
         writer.write(np.roll(image, 2 * k, axis=1))
     writer.release()
@@ -132,7 +127,7 @@ def test_pair_errors(tmp_path, frame_pair, capsys, case, message):
         (tmp_path / 'bad.png').write_text('not an image')
         args[1] = tmp_path / 'bad.png'
     elif case == 'sizes':
-        frames.write_image(tmp_path / 'small.png', textured(32, 32))
+        frames.write_image(tmp_path / 'small.png', texture(32, 32))
         args[3] = tmp_path / 'small.png'
     elif case == 'time':
         args += ['--time', '1.5']

@@ -6,24 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
 import frames
+from images import texture
 import train_and_test as tat
 from losses import laplacian_loss, laplacian_pyramid
 from main_net import MainNet
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def textured(h, w, seed):
-    rng = np.random.default_rng(seed)
-    base = cv2.resize(rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8), (w, h),
-                      interpolation=cv2.INTER_CUBIC)
-    return cv2.GaussianBlur(base, (3, 3), 0)
 
 
 def make_dataset(root: Path, train=4, test=2, h=72, w=80, suffix='.png'):
@@ -32,7 +25,7 @@ def make_dataset(root: Path, train=4, test=2, h=72, w=80, suffix='.png'):
     for k in range(train + test):
         name = f'{k // 2 + 1:05d}/{k % 2 + 1:04d}'
         folder = root / 'sequences' / name
-        image = textured(h, w + 8, seed=k)
+        image = texture(h, w + 8, seed=k)
         for i in range(3):
             frames.write_image(folder / f'im{i + 1}{suffix}', image[:, 2 * i:2 * i + w])
         names.append(name)
