@@ -34,14 +34,15 @@ many GB: header tags W, H, F, I, A, C and the ``XCOLORRANGE`` extension; colour 
 422[pN] (co-sited horizontally), 444[pN], 444alpha (alpha ignored) and mono[N]; samples above 8 bits are
 little-endian uint16. Frames are decoded one at a time, only those the protocol uses (the others are skipped by
 seeking), and each decoded frame serves both categories; at most three frames are held. Chroma is upsampled
-linearly according to its siting, then YUV -> RGB with the BT.709 matrix (``--matrix bt601`` for BT.601), limited
+linearly according to its siting, then YUV -> RGB with the BT.601 matrix (``--matrix bt709`` for BT.709), limited
 ("studio") range unless the header says ``XCOLORRANGE=FULL``: Y 16-235 and Cb/Cr 16-240 (times 2^(bits - 8))
 map to [0, 1] and [-0.5, 0.5]; values outside the nominal range are kept through the conversion and clipped only in
 RGB, then rounded to uint8. The clips carry no matrix tag; ffmpeg's ``-pix_fmt rgb24`` (the public script's
 decoder) uses swscale's default for untagged input, BT.601 (checked with the ffmpeg of imageio-ffmpeg: our
 ``--matrix bt601`` decode agrees with it within 3 code values, bt709 differs by up to 25), and its own chroma filter,
-so our ground truth differs from the script's by a little colour; inputs and ground truth are decoded alike, so
-scores move only slightly. Use ``--matrix bt601`` to stay closest to the published numbers.
+so BT.601 is the default here: it reproduces the frames the published numbers were computed on. The clips are
+BT.709 material, and ``--matrix bt709`` gives truer colours; inputs and ground truth are decoded alike either way, so
+scores move only slightly.
 
 Output: a Markdown table on stdout (per clip and the mean, PSNR in dB and SSIM), progress and per-clip lines on
 stderr, and with ``--json PATH`` (written atomically) ``{"clips": {clip: {"resized": {"psnr", "ssim"},
@@ -209,7 +210,7 @@ class Y4MReader:
     stream; ``skip()`` seeks past a frame without decoding it. Use as a context manager (it owns the open file).
     """
 
-    def __init__(self, path: Path, matrix: str = 'bt709'):
+    def __init__(self, path: Path, matrix: str = 'bt601'):
         self.path = Path(path)
         if matrix not in MATRICES:
             raise UsageError(f'unknown YUV matrix {matrix!r}; expected one of {", ".join(MATRICES)}')
@@ -331,7 +332,7 @@ def _upsample_chroma(plane: np.ndarray, header: Y4MHeader) -> np.ndarray:
 
 
 def yuv_to_rgb(y: np.ndarray, u: Optional[np.ndarray], v: Optional[np.ndarray], header: Y4MHeader,
-               matrix: str = 'bt709') -> np.ndarray:
+               matrix: str = 'bt601') -> np.ndarray:
     """Planes of one frame (as :meth:`Y4MReader.read_yuv` gives them) -> ``[H, W, 3]`` uint8 RGB.
 
     Limited range: Y' = (Y - 16 s) / (219 s), Cb' = (Cb - 128 s) / (224 s) with s = 2^(bits - 8); full range:
@@ -385,7 +386,7 @@ class ClipSource:
     def describe(self) -> str:
         return f'{self.path} ({len(self.images)} images)' if self.images is not None else str(self.path)
 
-    def iter_frames(self, count: int, matrix: str = 'bt709',
+    def iter_frames(self, count: int, matrix: str = 'bt601',
                     needed: Optional[Callable[[int], bool]] = None) -> Iterator[Tuple[int, Optional[np.ndarray]]]:
         """``(index, [H, W, 3] uint8 RGB)`` for the first ``count`` frames, one at a time; frames that ``needed``
         rejects come as ``(index, None)`` without being decoded. UsageError if the clip has fewer frames."""
@@ -485,7 +486,7 @@ class ClipScores:
 
 
 def evaluate_clip(source: ClipSource, interpolator: object, device: torch.device, count: int,
-                  sizes: Dict[str, Tuple[int, int]], matrix: str = 'bt709', progress: bool = True) -> ClipScores:
+                  sizes: Dict[str, Tuple[int, int]], matrix: str = 'bt601', progress: bool = True) -> ClipScores:
     """Interpolate the protocol's targets of one clip and score them in every category of ``sizes``.
 
     Frames stream through: at most the previous input, the ground truth and the next input are held.
@@ -571,7 +572,7 @@ def markdown_table(summary: Dict[str, object]) -> str:
 
 
 def run_benchmark(sources: Sequence[ClipSource], interpolator: object, device: torch.device, count: int,
-                  sizes: Dict[str, Tuple[int, int]], matrix: str = 'bt709',
+                  sizes: Dict[str, Tuple[int, int]], matrix: str = 'bt601',
                   progress: bool = True) -> Tuple[Dict[str, object], List[ClipScores]]:
     """Evaluate every clip; returns the :func:`summarize` document and the per-frame scores."""
     results = []
@@ -606,8 +607,9 @@ def _parser() -> argparse.ArgumentParser:
                              'the classical interpolator')
     parser.add_argument('--device', default='auto', help='auto (CUDA if available), cpu or cuda[:N]')
     parser.add_argument('--fp16', action='store_true', help='float16 autocast (trained model on CUDA only)')
-    parser.add_argument('--matrix', choices=sorted(MATRICES), default='bt709',
-                        help='YUV->RGB matrix for .y4m input (default bt709; ffmpeg uses bt601 for untagged input)')
+    parser.add_argument('--matrix', choices=sorted(MATRICES), default='bt601',
+                        help='YUV->RGB matrix for .y4m input (default bt601, as ffmpeg decodes these untagged clips '
+                             'for the published protocol; bt709 for truer colours)')
     parser.add_argument('--resize-to', default='2048x1080', metavar='WxH',
                         help='size of the "resized" category (default 2048x1080, the protocol)')
     parser.add_argument('--crop-to', default='2048x1080', metavar='WxH',

@@ -130,7 +130,8 @@ class GridNet(torch.nn.Module):
     def forward(self, level1: torch.Tensor, level2: torch.Tensor, level3: torch.Tensor) -> torch.Tensor:
         """Synthesize ``[N, out_channels, H, W]`` from ``[N, c1, H, W]``, ``[N, c2, H/2, W/2]``, ``[N, c3, H/4, W/4]``.
 
-        All inputs are floating point of one dtype on one device; H and W must be divisible by 4.
+        All inputs are floating point on one device (their dtypes may differ under autocast); H and W must be
+        divisible by 4.
         """
         inputs = self._check(level1, level2, level3)
         half = COLUMNS // 2
@@ -164,7 +165,8 @@ class GridNet(torch.nn.Module):
             if not isinstance(level, torch.Tensor) or tuple(level.shape) != expected:
                 got = tuple(level.shape) if isinstance(level, torch.Tensor) else type(level).__name__
                 raise ValueError(f'level{r + 1} must have shape [N, C, H, W] = {list(expected)}, got {got}')
-            if level.device != first.device or level.dtype != first.dtype:
+            # dtypes may differ under autocast (softsplat returns its input's dtype), so only the device must agree
+            if level.device != first.device or not level.is_floating_point():
                 raise ValueError(f'level{r + 1} is {level.dtype} on {level.device}, level1 is {first.dtype} on '
-                                 f'{first.device}; all levels must share dtype and device')
+                                 f'{first.device}; all levels must be floating point on one device')
         return levels

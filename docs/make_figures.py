@@ -61,21 +61,22 @@ def splat_figure(data: Path, out: Path) -> None:
 
 
 def pair_figure(out: Path) -> None:
+    """The default run of run_a_pair.py: inputs, the frame at t = 0.5, and the flow it used (classical: DIS)."""
     from interpolator import load_interpolator  # noqa: PLC0415
 
     one_image = frames.read_image(REPO / 'example_img' / 'one.png')
     two_image = frames.read_image(REPO / 'example_img' / 'two.png')
-    model = load_interpolator(None, torch.device('cpu'))
     one, two = frames.to_tensor(one_image), frames.to_tensor(two_image)
+    model = load_interpolator(None, torch.device('cpu'))
     with torch.no_grad():
         middle = model.interpolate(one, two, [0.5])[0]
-    import classical  # noqa: PLC0415 - the flow shown is the classical model's DIS flow
-    flow = classical.dis_flow(one_image, two_image) if hasattr(classical, 'dis_flow') else None
+    if hasattr(model, 'flows'):
+        flow, name = model.flows(one, two)[0], 'DIS flow one -> two'
+    else:
+        flow, name = pwc.estimate(one, two, net=model.flow_net), 'PWC-Net flow one -> two'
     tiles = [label(one_image, 'frame one'), label(two_image, 'frame two'),
-             label(frames.to_uint8(middle), 'interpolated, t = 0.5'),
-             label(((one_image.astype(np.float32) + two_image) / 2).astype(np.uint8), 'plain average')]
-    if flow is not None:
-        tiles[3] = label(pwc.flow_to_color(flow), 'flow one -> two')
+             label(frames.to_uint8(middle), f'{type(model).__name__}, t = 0.5'),
+             label(pwc.flow_to_color(flow[0].permute(1, 2, 0).detach().numpy()), name)]
     frames.write_image(out, grid(tiles, 2, 427))
     print(f'wrote {out}')
 

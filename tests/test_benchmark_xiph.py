@@ -16,7 +16,7 @@ import benchmark_xiph as bx
 import frames
 import metrics
 
-KR, KB = 0.2126, 0.0722  # BT.709
+KR, KB = 0.299, 0.114  # BT.601, the reader's default (ffmpeg's for these untagged clips)
 
 
 def rgb_to_yuv(image: np.ndarray, bits: int = 8, full_range: bool = False, kr: float = KR,
@@ -35,7 +35,7 @@ def rgb_to_yuv(image: np.ndarray, bits: int = 8, full_range: bool = False, kr: f
 
 def write_y4m(path: Path, images: Sequence[np.ndarray], colourspace: str = '420jpeg', full_range: bool = False,
               extra_header: str = '') -> None:
-    """Encode RGB frames (even sizes) as Y4M: BT.709, 4:2:0 by 2 x 2 averaging (centred siting), or 4:4:4."""
+    """Encode RGB frames (even sizes) as Y4M: BT.601, 4:2:0 by 2 x 2 averaging (centred siting), or 4:4:4."""
     bits = 10 if colourspace.endswith('p10') else 8
     dtype = np.dtype('<u2') if bits > 8 else np.dtype(np.uint8)
     height, width = images[0].shape[:2]
@@ -117,14 +117,14 @@ def test_standard_code_values_bt709_limited() -> None:
                              ((63, 102, 240), (255, 0, 0)), ((173, 42, 26), (0, 255, 0)),
                              ((32, 240, 118), (0, 0, 255))]:
         planes = [np.full((2, 2), value, np.uint8) for value in (y, cb, cr)]
-        got = bx.yuv_to_rgb(*planes, header=header)[0, 0].astype(int)
+        got = bx.yuv_to_rgb(*planes, header=header, matrix='bt709')[0, 0].astype(int)
         assert np.abs(got - np.array(rgb)).max() <= 2, (y, cb, cr, got)
     # 10 bits: the same colour at 4x the code values; BT.601 gives another colour for the same codes.
     header10 = bx.parse_y4m_header(b'YUV4MPEG2 W2 H2 C444p10')
     planes = [np.full((2, 2), 4 * value, np.uint16) for value in (63, 102, 240)]
-    assert np.abs(bx.yuv_to_rgb(*planes, header=header10)[0, 0].astype(int) - [255, 0, 0]).max() <= 2
-    assert np.abs(bx.yuv_to_rgb(*planes, header=header10, matrix='bt601')[0, 0].astype(int)
-                  - [255, 0, 0]).max() > 10
+    assert np.abs(bx.yuv_to_rgb(*planes, header=header10, matrix='bt709')[0, 0].astype(int)
+                  - [255, 0, 0]).max() <= 2
+    assert np.abs(bx.yuv_to_rgb(*planes, header=header10)[0, 0].astype(int) - [255, 0, 0]).max() > 10
 
 
 def test_out_of_range_codes_clip_in_rgb() -> None:

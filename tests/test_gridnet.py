@@ -74,8 +74,16 @@ def test_rejects_mismatched_levels(net):
         net(one, two, three[..., :-1])
     with pytest.raises(ValueError, match='level1'):
         net(one[:, :4], two, three)
-    with pytest.raises(ValueError, match='dtype'):
-        net(one, two.double(), three)
+    with pytest.raises(ValueError, match='floating point on one device'):
+        net(one, two.to(torch.int32), three)
+
+
+def test_mixed_dtypes_run_under_autocast(net):
+    """Under autocast the warped levels can differ in dtype (softsplat keeps its input's); that must work."""
+    one, two, three = inputs(n=1)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = net(one, two.bfloat16(), three)
+    assert out.shape == (1, 3) + tuple(one.shape[-2:])
 
 
 def test_constructor_checks():

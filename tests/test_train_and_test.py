@@ -108,7 +108,8 @@ def test_jpg_triplets_are_read(tmp_path):
 
 def test_few_steps_write_a_checkpoint_that_run_a_pair_loads(dataset, tmp_path):
     out = tmp_path / 'run'
-    assert train(dataset, out, '--steps', '2', '--val-every', '1', '--val-size', '1') == 0
+    # the data-loading worker processes receive (index, epoch) pairs from the sampler
+    assert train(dataset, out, '--steps', '2', '--val-every', '1', '--val-size', '1', '--workers', '2') == 0
     for name in ('final.pt', 'last.pt', 'best.pt'):
         assert (out / name).is_file()
     assert list((out / 'tensorboard').iterdir())
@@ -143,10 +144,10 @@ def test_overfitting_two_triplets_halves_the_loss(tmp_path):
     out = tmp_path / 'overfit'
     assert tat.main([str(a) for a in ('--data', root, '--out', out, '--batch-size', '2', '--crop', '64',
                                        '--workers', '0', '--val-every', '0', '--checkpoint-every', '0',
-                                       '--device', 'cpu', '--steps', '60', '--lr', '1e-3', '--schedule',
-                                       'constant', '--freeze-flow-steps', '60')]) == 0
+                                       '--device', 'cpu', '--steps', '30', '--lr', '1e-3', '--schedule',
+                                       'constant', '--freeze-flow-steps', '30')]) == 0
     values = list(losses(out).values())
-    first, last = np.mean(values[:3]), np.mean(values[-3:])
+    first, last = values[0], np.mean(values[-5:])
     assert last < 0.5 * first, (first, last)
 
 
@@ -210,7 +211,8 @@ def test_torchrun_two_processes_on_cpu(dataset, tmp_path):
     result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
                              str(REPO / 'train_and_test.py'), '--data', str(dataset), '--out', str(out),
                              '--batch-size', '1', '--crop', '64', '--workers', '0', '--steps', '2',
-                             '--val-every', '0', '--checkpoint-every', '1', '--device', 'cpu'],
+                             '--val-every', '0', '--checkpoint-every', '1', '--device', 'cpu',
+                             '--freeze-flow-steps', '1'],  # DDP is rebuilt when PWC-Net thaws
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir() if p.suffix == '.pt') == ['final.pt', 'last.pt']
@@ -218,6 +220,7 @@ def test_torchrun_two_processes_on_cpu(dataset, tmp_path):
     assert MainNet.from_file(out / 'final.pt')
 
 
-def test_throughput_benchmark_runs_without_data(capsys):
-    assert tat.main(['--benchmark', '1', '--batch-size', '1', '--crop', '64', '--device', 'cpu']) == 0
-    assert 'it/s' in capsys.readouterr().out
+@pytest.mark.parametrize('amp', [[], ['--amp']], ids=['float32', 'amp'])
+def test_throughput_benchmark_runs_without_data(capsys, amp):
+    assert tat.main(['--benchmark', '1', '--batch-size', '1', '--crop', '64', '--device', 'cpu', *amp]) == 0
+    assert f"| {'on' if amp else 'off'} |" in capsys.readouterr().out
