@@ -23,6 +23,7 @@ import torch
 SHIM = r'''
 #include <cmath>
 #include <cstring>
+#include <math.h>
 using std::isfinite; using std::floor; using std::exp; using std::fabs; using std::sqrt;
 #define __global__
 #define __device__

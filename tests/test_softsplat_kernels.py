@@ -96,6 +96,28 @@ def test_cpu_compiled_max_kernel_orders_negative_and_positive_floats(cpu_kernels
     assert torch.isinf(maxbuf).all()
 
 
+@requires_cxx
+def test_benchmark_reference_kernel_is_summation_splatting():
+    """The GPU benchmark's baseline (one thread per element, four atomicAdds) must compute what it stands for."""
+    import benchmark_softsplat
+    kernels = CpuKernels(benchmark_softsplat.SIMPLE_KERNEL)
+    x, flow, _ = awkward_inputs(torch.float32, seed=4)
+    n, c, h, w = x.shape
+    dims = (ss.np.int32(c), ss.np.int32(h), ss.np.int32(w))
+    out = torch.zeros_like(x)
+    kernels('simple_forward', torch.float32, x.device, x.numel(), (x.numel(), *dims, x, flow, out))
+    torch.testing.assert_close(out, ss.softsplat(x, flow, None, 'sum'), rtol=1e-5, atol=1e-5)
+    upstream = torch.randn_like(x)
+    grad_x, grad_flow = torch.empty_like(x), torch.empty_like(flow)
+    kernels('simple_grad_input', torch.float32, x.device, x.numel(), (x.numel(), *dims, flow, upstream, grad_x))
+    kernels('simple_grad_flow', torch.float32, x.device, flow.numel(),
+            (flow.numel(), *dims, x, flow, upstream, grad_flow))
+    leaves = [x.clone().requires_grad_(), flow.clone().requires_grad_()]
+    (ss.softsplat(*leaves, None, 'sum') * upstream).sum().backward()
+    torch.testing.assert_close(grad_x, leaves[0].grad, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grad_flow, leaves[1].grad, rtol=1e-4, atol=1e-4)
+
+
 # ------------------------------------------------------------------------------------------------ nvcc ---------
 
 NVCC = shutil.which('nvcc')
@@ -113,6 +135,16 @@ def test_cuda_source_compiles_with_nvcc(tmp_path, arch, scalar):
     ptx = (tmp_path / 'out.ptx').read_text()
     for name in ('softsplat_max', 'softsplat_forward', 'softsplat_backward'):
         assert f'.entry {name}(' in ptx
+
+
+@pytest.mark.skipif(NVCC is None, reason='nvcc is not on PATH')
+def test_benchmark_reference_kernel_compiles_with_nvcc(tmp_path):
+    import benchmark_softsplat
+    source = tmp_path / 'simple.cu'
+    source.write_text(benchmark_softsplat.SIMPLE_KERNEL)
+    result = subprocess.run([NVCC, '-ptx', '-arch=sm_80', '-o', str(tmp_path / 'simple.ptx'), str(source)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 # ------------------------------------------------------------------------------------------------ CUDA ---------
