@@ -43,7 +43,6 @@ __all__ = ['softsplat', 'FunctionSoftsplat', 'ModuleSoftsplat', 'MODES']
 
 EPSILON = 1e-7
 _KINDS = ('sum', 'avg', 'linear', 'soft')
-_EPS_RULES = ('addeps', 'zeroeps', 'clipeps')
 MODES = ('sum',) + tuple(f'{kind}{suffix}' for kind in _KINDS[1:] for suffix in ('', '-addeps', '-zeroeps',
                                                                                   '-clipeps'))
 _KIND_CODE = {kind: code for code, kind in enumerate(_KINDS)}
