@@ -28,6 +28,8 @@ import numpy as np
 import torch
 
 import softsplat as ss
+from frames import UsageError
+from interpolator import select_device
 from timing import median_ms
 
 DEFAULT_SIZES = ['1x3x480x854', '1x3x1080x1920', '4x64x256x448']
@@ -276,11 +278,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--repeats', type=int, default=None, help='timed runs per case (default: 5 CPU, 20 GPU)')
     parser.add_argument('--json', default=None, help='also write the rows to this JSON file')
     args = parser.parse_args(argv)
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        print('error: --device cuda but no CUDA device is available', file=sys.stderr)
+    try:
+        device = select_device(args.device)
+    except UsageError as error:
+        print(f'error: {error}', file=sys.stderr)
         return 2
-    device = torch.device('cuda' if args.device == 'cuda' or (args.device == 'auto' and torch.cuda.is_available())
-                          else 'cpu')
     if device.type == 'cuda' and ss.import_cupy()[0] is None:
         print(f'error: the GPU benchmark needs CuPy ({ss.import_cupy()[1]}); '
               f'pip install -r requirements-cuda.txt', file=sys.stderr)

@@ -63,15 +63,14 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def atomic_path(path: PathLike, suffix: str = '') -> Iterator[Path]:
+def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success, delete it on failure.
 
-    ``suffix`` keeps the extension tools infer the format from (e.g. ``.png``, ``.mp4``); by default the
-    destination's own suffix is used.
+    The temporary name keeps the destination's suffix, from which tools infer the format (``.png``, ``.mp4``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f'.{path.stem}.', suffix=suffix or path.suffix, dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f'.{path.stem}.', suffix=path.suffix, dir=path.parent)
     os.close(handle)
     temporary = Path(temporary)
     os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; the result should be an ordinary file

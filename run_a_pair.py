@@ -130,8 +130,6 @@ def run(args: argparse.Namespace) -> int:
         if not 0.0 <= t <= 1.0:
             raise UsageError(f'--time values must lie in [0, 1], got {t:g}')
     device = select_device(args.device)
-    if args.fp16 and device.type != 'cuda':
-        raise UsageError('--fp16 needs CUDA (use --device cuda on a machine with a GPU)')
     if args.video:
         video_output(args)
     model = load_interpolator(args.model, device, fp16=args.fp16)

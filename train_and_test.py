@@ -44,6 +44,7 @@ import frames
 import metrics
 from checkpoints import load_checkpoint
 from frames import UsageError, atomic_path
+from interpolator import select_device
 from losses import LOSSES
 from main_net import MainNet
 
@@ -146,9 +147,8 @@ class Runtime:
         self.world = int(os.environ.get('WORLD_SIZE', '1'))
         self.rank = int(os.environ.get('RANK', '0'))
         local_rank = int(os.environ.get('LOCAL_RANK', '0'))
-        use_cuda = device_choice == 'cuda' or (device_choice == 'auto' and torch.cuda.is_available())
-        if use_cuda and not torch.cuda.is_available():
-            raise UsageError('--device cuda: no CUDA device is available')
+        use_cuda = select_device(device_choice).type == 'cuda'
+        # under torchrun each process takes the GPU of its local rank
         self.device = torch.device('cuda', local_rank) if use_cuda else torch.device('cpu')
         if use_cuda:
             torch.cuda.set_device(self.device)
@@ -266,8 +266,7 @@ def run_test(args: argparse.Namespace) -> int:
 
     if args.weights is None:
         raise UsageError('--test needs --weights PATH (a MainNet checkpoint) or --weights classical')
-    device = torch.device('cuda' if args.device == 'cuda' or (args.device == 'auto' and torch.cuda.is_available())
-                          else 'cpu')
+    device = select_device(args.device)
     model = load_interpolator(args.weights, device)
     dataset = TripletDataset(Path(args.data), 'test', crop=None, augment=False, limit=args.val_size)
     result = evaluate(lambda one, two: model.interpolate(one, two, [0.5])[0], dataset, device, progress=True)

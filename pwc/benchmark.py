@@ -21,7 +21,8 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from frames import atomic_path
+from frames import UsageError, atomic_path
+from interpolator import select_device
 from pwc.cost_volume import correlation
 from pwc.inference import estimate
 from pwc.network import DEFAULT_WEIGHTS, MULTIPLE, PYRAMID_CHANNELS, PWCNet
@@ -96,11 +97,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    if args.device == 'cuda' and not torch.cuda.is_available():
-        print('error: --device cuda but no CUDA device is available', file=sys.stderr)
+    try:
+        device = select_device(args.device)
+    except UsageError as error:
+        print(f'error: {error}', file=sys.stderr)
         return 2
-    device = torch.device('cuda' if args.device == 'cuda' or (args.device == 'auto' and torch.cuda.is_available())
-                          else 'cpu')
     if device.type == 'cuda' and import_cupy()[0] is None:
         print(f'error: the GPU benchmark compares the CuPy kernels and needs CuPy ({import_cupy()[1]}); '
               f'pip install -r requirements-cuda.txt', file=sys.stderr)

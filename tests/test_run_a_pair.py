@@ -115,7 +115,7 @@ def test_video_keeps_audio(tmp_path):
     ('checkpoint', 'cannot be read as a PyTorch checkpoint'),
     ('missing-checkpoint', 'no such checkpoint file'),
     ('suffix', 'use an image suffix'),
-    ('fp16', '--fp16 needs CUDA'),
+    ('fp16', '--fp16 applies to a trained model on CUDA'),
 ])
 def test_pair_errors(tmp_path, frame_pair, capsys, case, message):
     one, two = frame_pair
