@@ -81,10 +81,10 @@ def measure(spec: Optional[str], device: torch.device, size: str, precision: str
 
 
 def run(args: argparse.Namespace) -> int:
-    from interpolator import DEFAULT_CHECKPOINT, select_device  # noqa: PLC0415
+    from interpolator import select_device  # noqa: PLC0415
 
     device = select_device(args.device)
-    spec = args.model or (str(DEFAULT_CHECKPOINT) if Path(DEFAULT_CHECKPOINT).is_file() else None)
+    spec = args.model  # None: the paper's model (PWC-Net flow) with random weights
     if spec is not None and not Path(spec).is_file():
         raise UsageError(f'--model {spec}: no such checkpoint file')
     sizes = args.sizes or (GPU_SIZES if device.type == 'cuda' else CPU_SIZES)
@@ -122,8 +122,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help=f'frame sizes (default: {" ".join(CPU_SIZES)} on CPU, {" ".join(GPU_SIZES)} on GPU)')
     parser.add_argument('--precision', nargs='+', choices=['float32', 'float16'],
                         help='default: float32 on CPU; float32 and float16 (autocast) on GPU')
-    parser.add_argument('--model', metavar='PATH', help='MainNet checkpoint (default: weights/softsplat.pt if '
-                                                        'present, else random weights)')
+    parser.add_argument('--model', metavar='PATH', help='MainNet checkpoint, e.g. weights/softsplat.pt (default: the '
+                                                        "paper's model, PWC-Net flow, random weights)")
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default: auto)')
     parser.add_argument('--repeats', type=int, default=5, help='timed frames per configuration (default: 5)')
     parser.add_argument('--json', metavar='PATH', help='also write the rows to this JSON file')

@@ -27,7 +27,7 @@ differences of tenths of a dB at most: the flow's failures on large motion domin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from pwc import backwarp
 from softsplat import softsplat
 
-__all__ = ['ClassicalInterpolator', 'DisParameters', 'fill_holes']
+__all__ = ['ClassicalInterpolator', 'DisParameters', 'blend', 'dis_flows', 'fill_holes', 'splat_sources']
 
 MIN_DIS_SIZE = 16  # smaller frames are padded for DIS (which needs about two patches)
 
@@ -122,28 +122,9 @@ class ClassicalInterpolator:
         self.alpha = float(alpha)
         self.coverage = float(coverage)
 
-    # The interface shared with main_net.MainNet, so that tools can use either.
-    def eval(self) -> 'ClassicalInterpolator':
-        return self
-
-    def to(self, device: torch.device) -> 'ClassicalInterpolator':
-        return self
-
     def flows(self, one: torch.Tensor, two: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """DIS flow one -> two and two -> one, each ``[N, 2, H, W]`` float32 on the inputs' device (pixels)."""
-        grey_one, grey_two = _grey_uint8(one), _grey_uint8(two)
-        h, w = grey_one[0].shape
-        # DIS refuses images smaller than about its patch size: replicate the border, then crop the flow.
-        pad_h, pad_w = max(0, MIN_DIS_SIZE - h), max(0, MIN_DIS_SIZE - w)
-        dis = self.dis.create()
-        forward, backward = [], []
-        for a, b in zip(grey_one, grey_two):
-            if pad_h or pad_w:
-                a = cv2.copyMakeBorder(a, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
-                b = cv2.copyMakeBorder(b, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
-            forward.append(dis.calc(a, b, None)[:h, :w])
-            backward.append(dis.calc(b, a, None)[:h, :w])
-        return _flow_tensor(forward, one.device), _flow_tensor(backward, one.device)
+        return dis_flows(one, two, self.dis)
 
     @torch.no_grad()
     def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[float]) -> List[torch.Tensor]:
@@ -171,29 +152,68 @@ class ClassicalInterpolator:
                    times: Sequence[float]) -> List[torch.Tensor]:
         """The frames at ``times`` from given flows ``[N, 2, H, W]`` (one -> two, two -> one); see interpolate."""
         dtype = one.dtype
-        one, two = one.float(), two.float()
-        flow_01, flow_10 = flow_01.to(one), flow_10.to(one)
-        metric_0 = -self.alpha * (one - backwarp(two, flow_01, padding='border')).abs().mean(1, keepdim=True)
-        metric_1 = -self.alpha * (two - backwarp(one, flow_10, padding='border')).abs().mean(1, keepdim=True)
-        # The metrics lie in [-alpha, 0], so exp() needs no shift. Channels: colour * e^Z, e^Z, and a plain one whose
-        # splat is the coverage (sum of bilinear weights). Both frames go through one call, stacked on the batch.
-        sources = torch.cat((torch.cat((one * metric_0.exp(), metric_0.exp(), torch.ones_like(metric_0)), 1),
-                             torch.cat((two * metric_1.exp(), metric_1.exp(), torch.ones_like(metric_1)), 1)))
-        n = one.shape[0]
-        results = []
-        for t in times:
-            splats = softsplat(sources, torch.cat((flow_01 * t, flow_10 * (1.0 - t))), None, 'sum')
-            from_0, from_1 = splats[:n], splats[n:]
-            weighted = (1.0 - t) * from_0[:, :4] + t * from_1[:, :4]
-            numerator, denominator = weighted[:, :3], weighted[:, 3:4]
-            # Coverage counts both frames fully, whatever t: a pixel that only frame two reaches (disoccluded) is
-            # reliable even at small t, where its colour weight is small but still alone.
-            coverage = from_0[:, 4:5] + from_1[:, 4:5]
-            confidence = (coverage / self.coverage).clamp(0.0, 1.0)
-            confidence = torch.where(denominator > 0, confidence, torch.zeros_like(confidence))
-            splatted = numerator / denominator.clamp(min=1e-30)
-            results.append(fill_holes(splatted, confidence).clamp(0.0, 1.0).to(dtype))
-        return results
+        sources = splat_sources(one.float(), two.float(), flow_01.float(), flow_10.float(), self.alpha)
+        return [blend(sources, flow_01.float(), flow_10.float(), t, self.coverage).to(dtype) for t in times]
+
+
+def splat_sources(one: torch.Tensor, two: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor,
+                  alpha: float) -> torch.Tensor:
+    """What :func:`blend` splats, for all times: ``[2N, 5, H, W]`` (frame one's samples, then frame two's).
+
+    Channels: colour * e^Z, e^Z and a plain one whose splat is the coverage (the sum of the bilinear weights), with
+    Z = -alpha * |I0 - backwarp(I1, F0->1)| (mean over RGB; symmetrically for frame two). Z lies in [-alpha, 0], so
+    exp() needs no shift. Inputs ``[N, 3, H, W]`` and ``[N, 2, H, W]`` float32.
+    """
+    metric_0 = -alpha * (one - backwarp(two, flow_01, padding='border')).abs().mean(1, keepdim=True)
+    metric_1 = -alpha * (two - backwarp(one, flow_10, padding='border')).abs().mean(1, keepdim=True)
+    return torch.cat((torch.cat((one * metric_0.exp(), metric_0.exp(), torch.ones_like(metric_0)), 1),
+                      torch.cat((two * metric_1.exp(), metric_1.exp(), torch.ones_like(metric_1)), 1)))
+
+
+def blend(sources: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor, t: Union[float, torch.Tensor],
+          coverage: float = 1.0) -> torch.Tensor:
+    """Both frames splatted to time ``t`` in one softmax, holes filled: ``[N, 3, H, W]`` in [0, 1].
+
+    Args:
+        sources: :func:`splat_sources` of the pair, ``[2N, 5, H, W]``.
+        flow_01, flow_10: ``[N, 2, H, W]`` flows one -> two and two -> one, in pixels.
+        t: a float, or a tensor broadcastable to ``[N, 1, 1, 1]`` (one time per sample), in [0, 1].
+        coverage: the summed bilinear weight at which a pixel counts as fully covered.
+
+    Every contribution weighs ``bilinear * e^Z * (1 - t)`` for frame one and ``... * t`` for frame two, so at t = 0
+    frame one comes out exactly. Differentiable in ``sources`` and the flows (the caller chooses no_grad or not).
+    """
+    n = flow_01.shape[0]
+    splats = softsplat(sources, torch.cat((flow_01 * t, flow_10 * (1.0 - t))), None, 'sum')
+    from_0, from_1 = splats[:n], splats[n:]
+    weighted = (1.0 - t) * from_0[:, :4] + t * from_1[:, :4]
+    numerator, denominator = weighted[:, :3], weighted[:, 3:4]
+    # Coverage counts both frames fully, whatever t: a pixel that only frame two reaches (disoccluded) is reliable
+    # even at small t, where its colour weight is small but still alone.
+    confidence = ((from_0[:, 4:5] + from_1[:, 4:5]) / coverage).clamp(0.0, 1.0)
+    confidence = torch.where(denominator > 0, confidence, torch.zeros_like(confidence))
+    splatted = numerator / denominator.clamp(min=1e-30)
+    return fill_holes(splatted, confidence).clamp(0.0, 1.0)
+
+
+def dis_flows(one: torch.Tensor, two: torch.Tensor, parameters: DisParameters) -> Tuple[torch.Tensor, torch.Tensor]:
+    """DIS flow one -> two and two -> one, each ``[N, 2, H, W]`` float32 on the inputs' device, in pixels.
+
+    ``one``, ``two``: ``[N, 3, H, W]`` RGB in [0, 1]; DIS runs on their 8-bit grey versions on the CPU (no gradient).
+    """
+    grey_one, grey_two = _grey_uint8(one), _grey_uint8(two)
+    h, w = grey_one[0].shape
+    # DIS refuses images smaller than about its patch size: replicate the border, then crop the flow.
+    pad_h, pad_w = max(0, MIN_DIS_SIZE - h), max(0, MIN_DIS_SIZE - w)
+    dis = parameters.create()
+    forward, backward = [], []
+    for a, b in zip(grey_one, grey_two):
+        if pad_h or pad_w:
+            a = cv2.copyMakeBorder(a, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+            b = cv2.copyMakeBorder(b, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        forward.append(dis.calc(a, b, None)[:h, :w])
+        backward.append(dis.calc(b, a, None)[:h, :w])
+    return _flow_tensor(forward, one.device), _flow_tensor(backward, one.device)
 
 
 def _check_frames(one: torch.Tensor, two: torch.Tensor) -> None:

@@ -25,13 +25,29 @@ class UsageError(Exception):
     """A problem with the user's input (missing file, wrong sizes, bad option): reported as one line, exit 2."""
 
 
+class Interrupted(Exception):
+    """A tool stopped on a signal after cleaning up: its message is printed as one line, ``status`` is the exit
+    status (128 + the signal number: 130 for Ctrl-C, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, status: int = 130):
+        super().__init__(message)
+        self.status = status
+
+
 def report_errors(run: Callable[[], int]) -> int:
-    """Run a command-line tool's body: a UsageError becomes one ``error: ...`` line on stderr and exit status 2."""
+    """Run a command-line tool's body: a UsageError becomes one ``error: ...`` line on stderr and exit status 2;
+    Ctrl-C one ``interrupted`` line and 130 (an :class:`Interrupted` its own line and status)."""
     try:
         return run()
     except UsageError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(str(stop), file=sys.stderr)
+        return stop.status
+    except KeyboardInterrupt:
+        print('interrupted', file=sys.stderr)
+        return 130
 
 
 def read_image(path: PathLike) -> np.ndarray:

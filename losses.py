@@ -1,9 +1,17 @@
 """Training losses for frame interpolation.
 
 The paper trains with the Laplacian-pyramid L1 loss of Niklaus & Liu's context-aware synthesis (CVPR 2018),
-``sum_i 2^(i-1) |L_i(prediction) - L_i(truth)|_1`` over the levels i = 1..5 of a Laplacian pyramid: plain L1
-favours blur, and weighting the coarse band-pass levels more keeps low-frequency structure while the fine levels
-keep edges (softmax splatting paper, Sec. 4.3). Plain L1 is offered as the simpler alternative.
+``sum_i 2^(i-1) ||L_i(prediction) - L_i(truth)||_1`` over the levels i = 1..5 of a Laplacian pyramid (softmax
+splatting paper, Sec. 4.3). The norm is a sum over each level's pixels, so a coarse level, with a quarter of the
+pixels of the level above it, counts half as much per unit of error there despite its weight of 2: the loss stays
+dominated by fine detail, which is what keeps results sharp. We divide the whole sum by the finest level's element
+count so that the value does not depend on the crop size; the levels' relative weights are the paper's.
+
+Two alternatives: plain L1, and ``logmse``, the per-sample log of the mean squared error (i.e. -PSNR up to a
+constant), averaged over the batch. A correction network whose last layer starts at zero (our DIS-flow model starts
+from the training-free result) learned with the latter and not with the Laplacian loss in a CPU prototype
+(``../shared/notes/cpu-training.md``): its gradient is scaled by 1 / MSE per sample, so nearly-right samples still
+pull.
 """
 
 from __future__ import annotations
@@ -41,26 +49,43 @@ def laplacian_pyramid(image: torch.Tensor, levels: int = 5) -> List[torch.Tensor
     return pyramid
 
 
-def laplacian_loss(prediction: torch.Tensor, truth: torch.Tensor, levels: int = 5) -> torch.Tensor:
-    """``sum_i 2^(i-1) * mean |L_i(prediction) - L_i(truth)|`` (i = 1 the finest level). ``[N, C, H, W]`` -> scalar.
-
-    Zero exactly when the images are equal. Means (not sums) per level keep the value independent of the size.
-    """
+def _check_shapes(prediction: torch.Tensor, truth: torch.Tensor) -> None:
     if prediction.shape != truth.shape:
         raise ValueError(f'prediction and truth must have the same shape, got {list(prediction.shape)} and '
                          f'{list(truth.shape)}')
-    loss = prediction.new_zeros(())
-    for i, (a, b) in enumerate(zip(laplacian_pyramid(prediction, levels), laplacian_pyramid(truth, levels))):
-        loss = loss + (2.0 ** i) * (a - b).abs().mean()
-    return loss
+
+
+def laplacian_terms(prediction: torch.Tensor, truth: torch.Tensor, levels: int = 5) -> List[torch.Tensor]:
+    """Each level's term ``2^(i-1) ||L_i(prediction) - L_i(truth)||_1 / numel(finest)``, finest first."""
+    _check_shapes(prediction, truth)
+    finest = float(prediction.numel())
+    pairs = zip(laplacian_pyramid(prediction, levels), laplacian_pyramid(truth, levels))
+    return [(2.0 ** i) * (a - b).abs().sum() / finest for i, (a, b) in enumerate(pairs)]
+
+
+def laplacian_loss(prediction: torch.Tensor, truth: torch.Tensor, levels: int = 5) -> torch.Tensor:
+    """The paper's Laplacian-pyramid L1 loss (the sum of :func:`laplacian_terms`). ``[N, C, H, W]`` -> scalar.
+
+    Zero exactly when the images are equal; for a difference in the finest band only, it equals the mean absolute
+    difference.
+    """
+    return torch.stack(laplacian_terms(prediction, truth, levels)).sum()
 
 
 def l1_loss(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """Mean absolute error. ``[N, C, H, W]`` -> scalar."""
-    if prediction.shape != truth.shape:
-        raise ValueError(f'prediction and truth must have the same shape, got {list(prediction.shape)} and '
-                         f'{list(truth.shape)}')
+    _check_shapes(prediction, truth)
     return (prediction - truth).abs().mean()
 
 
-LOSSES = {'lap': laplacian_loss, 'l1': l1_loss}
+def log_mse_loss(prediction: torch.Tensor, truth: torch.Tensor, floor: float = 1e-8) -> torch.Tensor:
+    """Batch mean of ``log(MSE_n + floor)`` per sample: -PSNR / (10 / ln 10) up to a constant. -> scalar.
+
+    ``floor`` (an MSE of 1e-8 is 80 dB) keeps the loss finite for a perfect prediction.
+    """
+    _check_shapes(prediction, truth)
+    mse = (prediction - truth).square().flatten(1).mean(1)
+    return torch.log(mse + floor).mean()
+
+
+LOSSES = {'lap': laplacian_loss, 'l1': l1_loss, 'logmse': log_mse_loss}

@@ -129,6 +129,13 @@ def run(args: argparse.Namespace) -> int:
     for t in args.time:
         if not 0.0 <= t <= 1.0:
             raise UsageError(f'--time values must lie in [0, 1], got {t:g}')
+    if not args.video:
+        names = output_names(Path(args.out or 'out.png'), args.time)
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                first = args.time[names.index(name)]
+                raise UsageError(f'--time {first} and {args.time[index]} would both be written to {name}; give '
+                                 f'each time once')
     device = select_device(args.device)
     if args.video:
         video_output(args)

@@ -16,8 +16,8 @@ Why this file differs from the published operator, while keeping its interface a
 * No overflow. The formula is evaluated on a shifted metric, sum b e^(Z - S) x / (sum b e^(Z - S) + 1e-7 e^(-S)),
   which equals it exactly for any shift S. S is the sample's largest metric when the sample's metrics span at most
   40 (one exponential per source, nothing can underflow), else the largest metric among the sources reaching each
-  target with a positive weight. Metrics of any finite size (+-5000) give the exact, finite value: callers need not
-  clip Z. As in the published operator, ``-zeroeps`` is invariant to adding a constant to Z and ``-addeps`` is not
+  target with a positive weight. Metrics of any finite size (+-5000) give the exact, finite value, holes (targets
+  no source reaches) exactly 0 even where e^-S underflows: callers need not clip Z. As in the published operator, ``-zeroeps`` is invariant to adding a constant to Z and ``-addeps`` is not
   (the 1e-7 is absolute). Since the value does not depend on S, holding S fixed gives the exact gradient.
 * Two backends behind one call. CUDA tensors run CuPy kernels when CuPy imports (one thread per source pixel that
   computes its bilinear footprint once and loops over channels; a gather-only backward that yields the gradients
@@ -266,16 +266,27 @@ __device__ __forceinline__ bool footprint(long long i, int H, int W, const scala
     return any;
 }
 
-// Maximum for floats through the integer atomics: non-negative floats order like signed ints, negative floats
-// order in reverse like unsigned ints. The buffer starts at -inf.
+// Maximum for floats by compare-and-swap on their bits: a new value is written only while it is larger than what
+// the address holds, so the result is right for every finite float, -0.0 and mixed signs included (integer orderings
+// of float bits are not: -0.0 has the smallest signed bit pattern). The buffer starts at -inf.
 __device__ __forceinline__ void atomic_max(float* address, float value) {
-    if (value >= 0.0f) atomicMax((int*)address, __float_as_int(value));
-    else atomicMin((unsigned int*)address, __float_as_uint(value));
+    int* bits = (int*)address;
+    int seen = *bits;
+    while (value > __int_as_float(seen)) {
+        const int before = atomicCAS(bits, seen, __float_as_int(value));
+        if (before == seen) break;
+        seen = before;
+    }
 }
 
 __device__ __forceinline__ void atomic_max(double* address, double value) {
-    if (value >= 0.0) atomicMax((long long*)address, __double_as_longlong(value));
-    else atomicMin((unsigned long long*)address, (unsigned long long)__double_as_longlong(value));
+    unsigned long long* bits = (unsigned long long*)address;
+    unsigned long long seen = *bits;
+    while (value > __longlong_as_double((long long)seen)) {
+        const unsigned long long before = atomicCAS(bits, seen, (unsigned long long)__double_as_longlong(value));
+        if (before == seen) break;
+        seen = before;
+    }
 }
 
 __device__ __forceinline__ bool source_metric(int mode, const scalar_t* metric, long long i, scalar_t& z) {
@@ -525,6 +536,8 @@ def splat_torch(x: torch.Tensor, flow: torch.Tensor, metric: Optional[torch.Tens
         per_target = not bool(fast)
         if not per_target:
             row_factor = torch.exp(z - sample.view(n, 1, 1))
+            if valid is not None:  # dropped sources (z = 0 stands in) may lie far above the shift: e^(0 - S) = inf
+                row_factor = torch.where(valid, row_factor, torch.zeros_like(row_factor))
             eps_scale = torch.exp(-sample).view(n, 1, 1, 1)
     targets, weights = _footprint(flow, valid, row_factor)
     if per_target:
@@ -560,17 +573,25 @@ def _per_target_soft(z: torch.Tensor, targets: List[torch.Tensor], weights: List
 
 def normalize(num: torch.Tensor, den: torch.Tensor, rule: str,
               eps_scale: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``num / N(den)`` for the rule ``'addeps'``, ``'zeroeps'`` or ``'clipeps'``; epsilon is 1e-7 * eps_scale."""
+    """``num / N(den)`` for the rule ``'addeps'``, ``'zeroeps'`` or ``'clipeps'``; epsilon is 1e-7 * eps_scale.
+
+    A target that no source reaches has ``num = den = 0`` and the formula gives exactly 0 there. With a large shift
+    S (soft mode), 1e-7 * e^-S underflows to 0 (float32 beyond S ~ 88), so such targets are set to 0 explicitly
+    rather than computed as 0 / 0; elsewhere den > 0 and the lost epsilon is below float precision of den.
+    """
+    if rule == 'zeroeps':
+        return num / torch.where(den == 0, torch.ones_like(den), den)
     eps = EPSILON if eps_scale is None else EPSILON * eps_scale
     if rule == 'addeps':
         den = den + eps
-    elif rule == 'zeroeps':
-        den = torch.where(den == 0, torch.ones_like(den), den)
     elif eps_scale is None:
         den = den.clamp_min(EPSILON)
     else:
         den = torch.maximum(den, eps)
-    return num / den
+    if eps_scale is None:
+        return num / den
+    empty = den == 0
+    return torch.where(empty, torch.zeros_like(num), num / torch.where(empty, torch.ones_like(den), den))
 
 
 def softsplat(tenIn: torch.Tensor, tenFlow: torch.Tensor, tenMetric: Optional[torch.Tensor], strMode: str, *,

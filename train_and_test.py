@@ -1,14 +1,19 @@
 """Train and test the softmax-splatting model on frame triplets in the Vimeo90k layout (paper Sec. 4.3).
 
 The published release has no training code. This script is the pipeline: the paper's recipe (Adam at 1e-4,
-256 x 256 random crops of Vimeo90k triplets, the Laplacian-pyramid loss, PWC-Net first frozen and then trained
-jointly) with what a reproducible run needs: augmentation (crops, flips, temporal reversal), worker processes,
-validation with PSNR/SSIM, TensorBoard scalars, atomic checkpoints that resume exactly, and multi-GPU / multi-node
-training through PyTorch's own DistributedDataParallel under ``torchrun`` (NCCL on GPUs, gloo on CPUs).
+256 x 256 random crops of Vimeo90k triplets, the Laplacian-pyramid loss, PWC-Net frozen for the first steps when it
+starts from trained weights, then trained jointly) with what a reproducible run needs: augmentation (crops, flips,
+temporal reversal), worker processes, validation with PSNR/SSIM against the classical interpolator's score,
+TensorBoard scalars, an optional moving average of the weights, atomic checkpoints that resume exactly (also after
+Ctrl-C or SIGTERM, which save the current step), and multi-GPU / multi-node training through PyTorch's own
+DistributedDataParallel under ``torchrun`` (NCCL on GPUs, gloo on CPUs).
 
-Data: ``--data DIR`` holds ``sequences/<a>/<b>/im1.png, im2.png, im3.png`` (``.jpg`` also read) and the lists
-``tri_trainlist.txt`` / ``tri_testlist.txt``. Vimeo90k has that layout; ``make_triplets.py`` builds it from any
-footage. Examples::
+For CPUs, ``--flow dis --residual`` trains the model over OpenCV's DIS flow, cached per triplet, as a correction of
+the classical interpolator (see ``main_net.py``); ``weights/README.md`` records how the shipped weights were made.
+
+Data: ``--data DIR [DIR ...]`` holds ``sequences/<a>/<b>/im1.png, im2.png, im3.png`` (``.jpg`` also read) and the
+lists ``tri_trainlist.txt`` / ``tri_testlist.txt``. Vimeo90k has that layout; ``make_triplets.py`` builds it from
+any footage. Examples::
 
     python train_and_test.py --data vimeo_triplet --out runs/vimeo --steps 300000
     torchrun --nproc_per_node 4 train_and_test.py --data vimeo_triplet --out runs/vimeo4 --batch-size 4
@@ -17,33 +22,38 @@ footage. Examples::
     python train_and_test.py --benchmark 20 --batch-size 8 --crop 256 --amp   # throughput, random data
 
 Randomness is a function of (seed, epoch, sample), never of worker timing, so ``--resume`` continues a run
-exactly: the same batches, the same augmentations, the restored optimizer, scheduler and RNG states.
+exactly: the same batches, the same augmentations, the restored optimizer, scheduler, EMA and RNG states.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import itertools
 import json
 import math
 import os
 import random
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 import frames
 import metrics
 from checkpoints import load_checkpoint
-from frames import UsageError, atomic_path
+from classical import DisParameters, dis_flows
+from frames import Interrupted, UsageError, atomic_path
 from interpolator import select_device
 from losses import LOSSES
 from main_net import MainNet
@@ -80,41 +90,91 @@ def triplet_paths(root: Path, name: str) -> List[Path]:
     return paths
 
 
+def flow_cache_tag(parameters: DisParameters) -> str:
+    """The cache folder name of one DIS setting: flows computed with other settings are never reused."""
+    text = json.dumps(dataclasses.asdict(parameters), sort_keys=True)
+    return 'dis-' + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 class TripletDataset(Dataset):
-    """Frame triplets as ``(one, middle, two)``, each ``[3, H, W]`` float32 RGB in [0, 1].
+    """Frame triplets as ``(one, middle, two)``, each ``[3, H, W]`` float32 RGB in [0, 1], from one or more roots.
+
+    With ``flows`` (DIS settings), items also carry both DIS flows of the pair, ``flow_01`` and ``flow_10``
+    (``[2, H, W]`` float32, pixels), computed once on the whole frames and cached in
+    ``ROOT/flow_cache/<settings>/<name>.npy``; crops, flips and temporal reversal transform frames and flows together.
 
     Items are addressed by ``(index, epoch)`` (see :class:`EpochTagged`) so that augmentation is drawn from a
     generator seeded by ``(seed, epoch, index)``: identical across worker counts, processes and resumed runs.
     ``crop`` None keeps the whole frame and ``augment`` False disables flips and reversal (validation, test).
     """
 
-    def __init__(self, root: Path, split: str, crop: Optional[int], augment: bool, seed: int = 0,
-                 limit: Optional[int] = None):
-        self.root, self.crop, self.augment, self.seed = Path(root), crop, augment, seed
-        self.names = read_list(self.root, split)[:limit]
+    def __init__(self, roots: Union[Path, Sequence[Path]], split: str, crop: Optional[int], augment: bool,
+                 seed: int = 0, limit: Optional[int] = None, flows: Optional[DisParameters] = None):
+        roots = [Path(roots)] if isinstance(roots, (str, os.PathLike)) else [Path(r) for r in roots]
+        self.crop, self.augment, self.seed, self.flows = crop, augment, seed, flows
+        self.items = [(root, name) for root in roots for name in read_list(root, split)][:limit]
+
+    @property
+    def names(self) -> List[str]:
+        return [name for _, name in self.items]
 
     def __len__(self) -> int:
-        return len(self.names)
+        return len(self.items)
 
-    def __getitem__(self, key) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def flow_path(self, index: int) -> Path:
+        root, name = self.items[index]
+        return root / 'flow_cache' / flow_cache_tag(self.flows) / f'{name}.npy'
+
+    def cached_flows(self, index: int, images: Sequence[np.ndarray]) -> np.ndarray:
+        """``[H, W, 4]`` float32: F0->1 (x, y) then F1->0 (x, y) of frames one and three, cached on disk."""
+        path = self.flow_path(index)
+        if path.is_file():
+            try:
+                flows = np.load(path)
+                if flows.shape == images[0].shape[:2] + (4,):
+                    return flows
+            except (OSError, ValueError):
+                pass  # a damaged cache entry is computed again
+        one, two = frames.to_tensor(images[0]), frames.to_tensor(images[2])
+        forward, backward = dis_flows(one, two, self.flows)
+        flows = torch.cat([forward, backward], 1)[0].permute(1, 2, 0).contiguous().numpy()
+        with atomic_path(path) as temporary:
+            with open(temporary, 'wb') as handle:
+                np.save(handle, flows)
+        return flows
+
+    def __getitem__(self, key) -> Tuple[torch.Tensor, ...]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
-        images = [frames.read_image(path) for path in triplet_paths(self.root, self.names[index])]
+        root, name = self.items[index]
+        images = [frames.read_image(path) for path in triplet_paths(root, name)]
+        if self.flows is not None:
+            images.append(self.cached_flows(index, images))
         rng = np.random.default_rng([self.seed, epoch, index])
         if self.crop is not None:
             height, width = images[0].shape[:2]
             if height < self.crop or width < self.crop:
-                raise UsageError(f'{self.names[index]}: frames of {width}x{height} are smaller than '
-                                 f'--crop {self.crop}')
+                raise UsageError(f'{name}: frames of {width}x{height} are smaller than --crop {self.crop}')
             y, x = int(rng.integers(0, height - self.crop + 1)), int(rng.integers(0, width - self.crop + 1))
             images = [image[y:y + self.crop, x:x + self.crop] for image in images]
         if self.augment:
+            # Flows change sign along a flipped axis; reversal swaps the two flows (F0->1 becomes F1->0).
             if rng.random() < 0.5:
                 images = [image[:, ::-1] for image in images]
+                if self.flows is not None:
+                    images[3] = images[3] * np.array([-1, 1, -1, 1], np.float32)
             if rng.random() < 0.5:
                 images = [image[::-1] for image in images]
+                if self.flows is not None:
+                    images[3] = images[3] * np.array([1, -1, 1, -1], np.float32)
             if rng.random() < 0.5:  # temporal reversal: the middle frame of a reversed clip is the same
-                images = images[::-1]
-        return tuple(frames.to_tensor(image)[0] for image in images)
+                images[:3] = images[2::-1]
+                if self.flows is not None:
+                    images[3] = images[3][..., [2, 3, 0, 1]]
+        tensors = tuple(frames.to_tensor(image)[0] for image in images[:3])
+        if self.flows is not None:
+            flows = torch.from_numpy(np.ascontiguousarray(images[3])).permute(2, 0, 1).contiguous()
+            tensors += (flows[:2], flows[2:])
+        return tensors
 
 
 class EpochTagged(Sampler):
@@ -134,6 +194,10 @@ class EpochTagged(Sampler):
 def _worker_init(_: int) -> None:
     cv2.setNumThreads(0)  # the loader's processes are the parallelism; OpenCV's threads would oversubscribe
     torch.set_num_threads(1)
+    # Ctrl-C (and a SIGTERM sent to the whole group, as pkill -f or a service manager does) also reaches the
+    # workers: the main process saves a checkpoint and then stops them itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -179,23 +243,50 @@ class Runtime:
 # Model, checkpoints
 # ---------------------------------------------------------------------------------------------------------------
 
-def build_model(args: argparse.Namespace) -> MainNet:
+def build_model(args: argparse.Namespace) -> Tuple[MainNet, bool]:
+    """The model to train and whether its flow network starts from trained weights (always True for DIS)."""
     if args.init is None:
-        return MainNet(metric=args.metric)
+        model = MainNet(metric=args.metric, flow=args.flow, residual=args.residual)
+        return model, args.flow == 'dis' or model.pretrained_flow
     init = Path(args.init)
     if not init.is_file():
         raise UsageError(f'--init {init}: no such file')
     try:
-        return MainNet.from_file(init)
+        return MainNet.from_file(init), True
     except ValueError as mainnet_error:
         import pwc  # noqa: PLC0415 - only needed for this fallback
-        model = MainNet(metric=args.metric, pwc_weights=None)
+        if args.flow != 'pwc':
+            raise UsageError(f'--init {init}: not a MainNet checkpoint ({mainnet_error})') from None
+        model = MainNet(metric=args.metric, pwc_weights=None, residual=args.residual)
         try:
             model.flow_net.load_state_dict(pwc.PWCNet.from_file(init).state_dict())
         except (ValueError, RuntimeError) as pwc_error:
             raise UsageError(f'--init {init}: neither a MainNet checkpoint ({mainnet_error}) nor a PWC-Net file '
                              f'({pwc_error})') from None
-        return model
+        return model, True
+
+
+RANDOM_PWC_NOTICE = ('note: PWC-Net starts from random weights (no pwc/weights/network-default.pytorch, no --init); '
+                     'it trains jointly from the first step')
+
+
+def freeze_steps(args: argparse.Namespace, model: MainNet, pretrained_flow: bool) -> int:
+    """How many first steps keep PWC-Net frozen: --freeze-flow-steps, or by default 10% of --steps when PWC-Net
+    starts from trained weights and 0 when it is random (freezing random flow would teach the synthesis to ignore
+    it; training then says so in one line, :data:`RANDOM_PWC_NOTICE`)."""
+    if model.config.flow != 'pwc':
+        if args.freeze_flow_steps:
+            raise UsageError('--freeze-flow-steps applies to PWC-Net; this model uses DIS flow, which does not train')
+        return 0
+    if not pretrained_flow:
+        if args.freeze_flow_steps:
+            raise UsageError(f'--freeze-flow-steps {args.freeze_flow_steps}: PWC-Net has random weights (no '
+                             f'pwc/weights/network-default.pytorch and no --init), and frozen random flow is '
+                             f'useless; give PWC-Net weights or train it jointly with --freeze-flow-steps 0')
+        return 0
+    if args.freeze_flow_steps is None:
+        return args.steps // 10
+    return args.freeze_flow_steps
 
 
 def rng_state() -> Dict[str, object]:
@@ -219,12 +310,15 @@ def set_rng_state(state: Dict[str, object]) -> None:
         torch.cuda.set_rng_state_all(state['cuda'])
 
 
-def save_training_state(path: Path, model: MainNet, optimizer, scheduler, scaler, step: int, best: float,
-                        args: argparse.Namespace) -> None:
-    payload = {'format': CHECKPOINT_FORMAT, 'step': step, 'best_psnr': best, 'model': model.state_dict(),
-               'config': vars(model.config), 'optimizer': optimizer.state_dict(),
-               'scheduler': scheduler.state_dict(), 'scaler': scaler.state_dict(), 'rng': rng_state(),
-               'args': {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}}
+def save_training_state(path: Path, trainer: 'Trainer') -> None:
+    payload = {'format': CHECKPOINT_FORMAT, 'step': trainer.step, 'best_psnr': trainer.best,
+               'model': trainer.model.state_dict(), 'config': dataclasses.asdict(trainer.model.config),
+               'optimizer': trainer.optimizer.state_dict(), 'scheduler': trainer.scheduler.state_dict(),
+               'scaler': trainer.scaler.state_dict(), 'rng': rng_state(), 'elapsed': trainer.elapsed(),
+               'args': {k: v for k, v in vars(trainer.args).items()
+                        if isinstance(v, (int, float, str, bool, type(None)))}}
+    if trainer.ema is not None:
+        payload['ema'] = trainer.ema.state_dict()
     with atomic_path(path) as temporary:
         torch.save(payload, temporary)
 
@@ -244,21 +338,28 @@ def load_training_state(path: Path) -> Dict[str, object]:
 # ---------------------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def evaluate(interpolate, dataset: TripletDataset, device: torch.device, progress: bool = False
-             ) -> Dict[str, float]:
-    """Mean PSNR and SSIM of ``interpolate(one, two) -> middle`` over ``dataset`` (8-bit RGB, as published)."""
+def evaluate(interpolate: Callable[..., torch.Tensor], dataset: TripletDataset, device: torch.device,
+             progress: bool = False, stop: Callable[[], bool] = lambda: False) -> Dict[str, float]:
+    """Mean PSNR and SSIM of ``interpolate(one, two, flows) -> middle`` over ``dataset`` (8-bit RGB, as published).
+
+    ``flows`` is the pair's cached (F0->1, F1->0) when the dataset carries flows, else None. Stops early (with the
+    triplets done so far) when ``stop()`` turns true.
+    """
     psnrs, ssims = [], []
     items = range(len(dataset))
     if progress:
         from tqdm import tqdm  # noqa: PLC0415
         items = tqdm(items, desc='test', unit='triplet')
     for index in items:
-        one, middle, two = (t.unsqueeze(0).to(device) for t in dataset[index])
-        prediction = interpolate(one, two)
+        if stop():
+            break
+        one, middle, two, *flows = (t.unsqueeze(0).to(device) for t in dataset[index])
+        prediction = interpolate(one, two, tuple(flows) if flows else None)
         truth, guess = frames.to_uint8(middle), frames.to_uint8(prediction)
         psnrs.append(metrics.psnr(guess, truth))
         ssims.append(metrics.ssim(guess, truth))
-    return {'psnr': float(np.mean(psnrs)), 'ssim': float(np.mean(ssims)), 'count': len(psnrs)}
+    return {'psnr': float(np.mean(psnrs)) if psnrs else float('nan'),
+            'ssim': float(np.mean(ssims)) if ssims else float('nan'), 'count': len(psnrs)}
 
 
 def run_test(args: argparse.Namespace) -> int:
@@ -268,8 +369,8 @@ def run_test(args: argparse.Namespace) -> int:
         raise UsageError('--test needs --weights PATH (a MainNet checkpoint) or --weights classical')
     device = select_device(args.device)
     model = load_interpolator(args.weights, device)
-    dataset = TripletDataset(Path(args.data), 'test', crop=None, augment=False, limit=args.val_size)
-    result = evaluate(lambda one, two: model.interpolate(one, two, [0.5])[0], dataset, device, progress=True)
+    dataset = TripletDataset([Path(d) for d in args.data], 'test', crop=None, augment=False, limit=args.val_size)
+    result = evaluate(lambda one, two, _: model.interpolate(one, two, [0.5])[0], dataset, device, progress=True)
     print('| weights | triplets | PSNR | SSIM |\n| --- | ---: | ---: | ---: |')
     print(f"| {args.weights} | {result['count']} | {result['psnr']:.2f} | {result['ssim']:.4f} |")
     if args.json:
@@ -282,24 +383,65 @@ def run_test(args: argparse.Namespace) -> int:
 # Training
 # ---------------------------------------------------------------------------------------------------------------
 
+class StopSignals:
+    """While active, SIGINT and SIGTERM only record themselves; the training loop checks :attr:`received` between
+    steps, saves and stops (a step is never cut in half)."""
+
+    def __init__(self):
+        self.received: Optional[int] = None
+        self._previous = {}
+
+    def __enter__(self) -> 'StopSignals':
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._previous[number] = signal.signal(number, self._record)
+        return self
+
+    def _record(self, number: int, _frame) -> None:
+        self.received = number
+
+    def __exit__(self, *_) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def __call__(self) -> bool:
+        return self.received is not None
+
+
 class Trainer:
-    """One training run: model (DDP-wrapped when distributed), optimizer, schedule, AMP, checkpoints, logs."""
+    """One training run: model (DDP-wrapped when distributed), optimizer, schedule, AMP, EMA, checkpoints, logs."""
 
     def __init__(self, args: argparse.Namespace, runtime: Runtime):
         self.args, self.runtime = args, runtime
         self.out = Path(args.out)
         torch.manual_seed(args.seed)  # identical initialization on every rank
-        self.model = build_model(args).to(runtime.device)
+        model, pretrained_flow = build_model(args)
+        self.model = model.to(runtime.device).train()
+        self.freeze_steps = freeze_steps(args, self.model, pretrained_flow)
+        self.random_flow = self.model.config.flow == 'pwc' and not pretrained_flow
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule)
         self.amp = args.amp
         self.amp_dtype = torch.float16 if runtime.device.type == 'cuda' else torch.bfloat16
         self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp and runtime.device.type == 'cuda')
+        self.ema = None
+        if args.ema:
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True)
         self.loss_fn = LOSSES[args.loss]
         self.step, self.best = 0, float('-inf')
         self.flow_frozen = None
         self.wrapped = self.model
         self.writer = None
+        self.stop = StopSignals()
+        self._elapsed_before, self._began = 0.0, time.monotonic()
+
+    def elapsed(self) -> float:
+        """Seconds spent training in this run, resumed chunks included."""
+        return self._elapsed_before + time.monotonic() - self._began
+
+    @property
+    def evaluated(self) -> MainNet:
+        """The weights that are validated and published: the EMA when kept, else the model."""
+        return self.ema.module if self.ema is not None else self.model
 
     def _schedule(self, step: int) -> float:
         if self.args.schedule == 'constant':
@@ -319,24 +461,50 @@ class Trainer:
 
     def resume(self, path: Path) -> None:
         payload = load_training_state(path)
+        mine, theirs = dataclasses.asdict(self.model.config), payload.get('config')
+        if mine != theirs:
+            differ = sorted(k for k in set(mine) | set(theirs or {}) if mine.get(k) != (theirs or {}).get(k))
+            raise UsageError(f'--resume: {path} was trained with another model configuration ({", ".join(differ)}'
+                             f'); repeat its --flow, --residual and --metric')
         self.model.load_state_dict(payload['model'])
         self.optimizer.load_state_dict(payload['optimizer'])
         self.scheduler.load_state_dict(payload['scheduler'])
         self.scaler.load_state_dict(payload['scaler'])
+        if self.ema is not None:
+            if 'ema' in payload:
+                self.ema.load_state_dict(payload['ema'])
+            else:  # EMA switched on for a run that had none: it starts from the current weights
+                self.ema.update_parameters(self.model)
         set_rng_state(payload['rng'])
         self.step, self.best = int(payload['step']), float(payload['best_psnr'])
+        self._elapsed_before, self._began = float(payload.get('elapsed', 0.0)), time.monotonic()
+        self._truncate_log()
+
+    def _truncate_log(self) -> None:
+        """Drop log records after the resumed step (written after the checkpoint by the run that stopped), so that
+        the log holds each step once."""
+        log = self.out / 'log.jsonl'
+        if not self.runtime.main or not log.is_file():
+            return
+        lines = log.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get('step', 0) <= self.step]
+        if len(kept) != len(lines):
+            with atomic_path(log) as temporary:
+                temporary.write_text(''.join(line + '\n' for line in kept))
 
     def train_step(self, batch) -> float:
-        one, middle, two = (t.to(self.runtime.device, non_blocking=True) for t in batch)
+        one, middle, two, *flows = (t.to(self.runtime.device, non_blocking=True) for t in batch)
         self.wrapped.train()
         with torch.autocast(self.runtime.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            prediction = self.wrapped(one, two, 0.5)
+            prediction = self.wrapped(one, two, 0.5, tuple(flows) if flows else None)
             loss = self.loss_fn(prediction.float(), middle)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         return loss.item()
 
     def loader(self, dataset: TripletDataset, epoch: int, skip: int) -> DataLoader:
@@ -348,27 +516,39 @@ class Trainer:
                           persistent_workers=False)
 
     def validate(self, dataset: TripletDataset) -> Dict[str, float]:
-        self.model.eval()
-        result = evaluate(lambda one, two: self.model(one, two, 0.5), dataset, self.runtime.device)
-        self.model.train()
+        model = self.evaluated
+        model.eval()
+        with torch.autocast(self.runtime.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            result = evaluate(lambda one, two, flows: model(one, two, 0.5, flows).float(), dataset,
+                              self.runtime.device, stop=self.stop)
+        model.train()
         return result
 
     def log(self, record: Dict[str, float]) -> None:
         if not self.runtime.main:
             return
+        record = dict(record, time=round(self.elapsed(), 1))
         with open(self.out / 'log.jsonl', 'a') as handle:
             handle.write(json.dumps(record) + '\n')
         if self.writer is not None:
             for key, value in record.items():
-                if key != 'step':
+                if key not in ('step', 'time'):
                     self.writer.add_scalar(key, value, record['step'])
 
     def save(self, name: str) -> None:
         if self.runtime.main:
-            save_training_state(self.out / name, self.model, self.optimizer, self.scheduler, self.scaler,
-                                self.step, self.best, self.args)
+            save_training_state(self.out / name, self)
 
     def fit(self, train: TripletDataset, val: Optional[TripletDataset]) -> None:
+        with self.stop:
+            self._fit(train, val)
+        if self.stop.received is not None:
+            number = self.stop.received
+            raise Interrupted(f'{signal.Signals(number).name}: stopped at step {self.step}, saved '
+                              f'{self.out / "last.pt"}; continue with the same command plus --resume',
+                              128 + number)
+
+    def _fit(self, train: TripletDataset, val: Optional[TripletDataset]) -> None:
         from tqdm import tqdm  # noqa: PLC0415
 
         args = self.args
@@ -377,14 +557,20 @@ class Trainer:
             raise UsageError(f'{len(train)} training triplets are fewer than one batch of {args.batch_size} per '
                              f'process ({self.runtime.world} processes)')
         if self.runtime.main:
+            if self.random_flow:
+                print(RANDOM_PWC_NOTICE, file=sys.stderr)
             from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
             self.writer = SummaryWriter(str(self.out / 'tensorboard'))
+        if self.step == 0 and val is not None and args.val_every:
+            self._baselines(val)
         bar = tqdm(total=args.steps, initial=self.step, disable=not self.runtime.main, unit='it', dynamic_ncols=True)
-        began, done = time.perf_counter(), 0
-        while self.step < args.steps:
+        began, done, saved = time.perf_counter(), 0, time.monotonic()
+        while self.step < args.steps and not self.stop():
             epoch, within = divmod(self.step, per_epoch)
             for batch in self.loader(train, epoch, within * args.batch_size):
-                self.set_flow_frozen(self.step < args.freeze_flow_steps)
+                if self.stop():
+                    break
+                self.set_flow_frozen(self.step < self.freeze_steps)
                 loss = self.runtime.mean(self.train_step(batch))
                 self.step += 1
                 done += 1
@@ -394,24 +580,40 @@ class Trainer:
                 self.log({'step': self.step, 'loss': loss, 'lr': self.scheduler.get_last_lr()[0]})
                 if val is not None and args.val_every and self.step % args.val_every == 0:
                     self._validate_and_keep_best(val)
-                if args.checkpoint_every and self.step % args.checkpoint_every == 0:
+                minutes_due = args.checkpoint_minutes and time.monotonic() - saved >= 60 * args.checkpoint_minutes
+                if (args.checkpoint_every and self.step % args.checkpoint_every == 0) or minutes_due:
                     self.save('last.pt')
-                if self.step >= args.steps:
+                    saved = time.monotonic()
+                if self.step >= args.steps or self.stop():
                     break
         bar.close()
         self.save('last.pt')
-        if self.runtime.main:
-            self.model.save(self.out / 'final.pt')
+        if self.runtime.main and not self.stop():
+            self.evaluated.save(self.out / 'final.pt')
             if self.writer is not None:
                 self.writer.close()
+
+    def _baselines(self, val: TripletDataset) -> None:
+        """Step 0 on the validation set: the untrained model and the classical interpolator (the line to beat)."""
+        if self.runtime.main:
+            from classical import ClassicalInterpolator  # noqa: PLC0415
+
+            classical = ClassicalInterpolator()
+            reference = evaluate(lambda one, two, flows: classical.synthesize(one, two, *flows, [0.5])[0]
+                                 if flows else classical.interpolate(one, two, [0.5])[0], val, self.runtime.device)
+            result = self.validate(val)
+            self.log({'step': 0, 'val_psnr': result['psnr'], 'val_ssim': result['ssim'],
+                      'val_classical_psnr': reference['psnr'], 'val_classical_ssim': reference['ssim']})
+        self.runtime.barrier()
 
     def _validate_and_keep_best(self, val: TripletDataset) -> None:
         if self.runtime.main:
             result = self.validate(val)
-            self.log({'step': self.step, 'val_psnr': result['psnr'], 'val_ssim': result['ssim']})
-            if result['psnr'] > self.best:
-                self.best = result['psnr']
-                self.model.save(self.out / 'best.pt')
+            if result['count'] == len(val):  # a validation cut short by a signal is not a score
+                self.log({'step': self.step, 'val_psnr': result['psnr'], 'val_ssim': result['ssim']})
+                if result['psnr'] > self.best:
+                    self.best = result['psnr']
+                    self.evaluated.save(self.out / 'best.pt')
         self.runtime.barrier()
 
 
@@ -421,6 +623,8 @@ def run_benchmark(args: argparse.Namespace, runtime: Runtime) -> int:
     trainer.set_flow_frozen(False)
     generator = torch.Generator().manual_seed(args.seed)
     batch = [torch.rand(args.batch_size, 3, args.crop, args.crop, generator=generator) for _ in range(3)]
+    if args.flow == 'dis':  # training reads cached flows: time the network only
+        batch += [4 * torch.randn(args.batch_size, 2, args.crop, args.crop, generator=generator) for _ in range(2)]
     for _ in range(2):
         trainer.train_step(batch)
     if runtime.device.type == 'cuda':
@@ -435,23 +639,29 @@ def run_benchmark(args: argparse.Namespace, runtime: Runtime) -> int:
     name = torch.cuda.get_device_name(runtime.device) if runtime.device.type == 'cuda' else \
         f'CPU ({torch.get_num_threads()} threads)'
     if runtime.main:
-        print(f'| device | batch | crop | AMP | it/s | triplets/s |\n| --- | ---: | ---: | --- | ---: | ---: |\n'
-              f'| {name} | {args.batch_size} | {args.crop} | {"on" if args.amp else "off"} | {rate:.3f} | '
-              f'{rate * args.batch_size * runtime.world:.2f} |')
+        print(f'| device | flow | batch | crop | AMP | it/s | triplets/s |\n'
+              f'| --- | --- | ---: | ---: | --- | ---: | ---: |\n'
+              f'| {name} | {args.flow} | {args.batch_size} | {args.crop} | {"on" if args.amp else "off"} | '
+              f'{rate:.3f} | {rate * args.batch_size * runtime.world:.2f} |')
     return 0
 
 
 def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
-    root = Path(args.data)
-    train = TripletDataset(root, 'train', crop=args.crop, augment=True, seed=args.seed)
-    first = frames.read_image(triplet_paths(root, train.names[0])[0])  # fail early on a broken layout
+    roots = [Path(d) for d in args.data]
+    dis = DisParameters() if args.flow == 'dis' else None
+    train = TripletDataset(roots, 'train', crop=args.crop, augment=True, seed=args.seed, flows=dis)
+    root, name = train.items[0]
+    first = frames.read_image(triplet_paths(root, name)[0])  # fail early on a broken layout
     if min(first.shape[:2]) < args.crop:
         raise UsageError(f'--crop {args.crop} is larger than the frames ({first.shape[1]}x{first.shape[0]}); the '
                          f'frames must be at least --crop pixels on each side')
-    val = None
-    if args.val_every and (root / LIST_FILES['test']).is_file():
-        val = TripletDataset(root, 'test', crop=None, augment=False, limit=args.val_size)
     trainer = Trainer(args, runtime)
+    if trainer.model.config.flow == 'dis':  # flows as the model computes them at inference
+        train.flows = trainer.model.config.dis_parameters
+    val = None
+    val_root = Path(args.val_data) if args.val_data else roots[0]
+    if args.val_every and (val_root / LIST_FILES['test']).is_file():
+        val = TripletDataset(val_root, 'test', crop=None, augment=False, limit=args.val_size, flows=train.flows)
     if args.resume:
         trainer.resume(Path(args.resume) if args.resume != 'last' else trainer.out / 'last.pt')
     elif runtime.main and (trainer.out / 'last.pt').exists():
@@ -469,8 +679,12 @@ def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], epilog=__doc__.split('\n\n', 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--data', help='triplet root in the Vimeo90k layout (sequences/, tri_trainlist.txt, '
-                                       'tri_testlist.txt); make_triplets.py builds one from any footage')
+    parser.add_argument('--data', nargs='+', metavar='DIR',
+                        help='triplet roots in the Vimeo90k layout (sequences/, tri_trainlist.txt, tri_testlist.txt); '
+                             'make_triplets.py builds one from any footage. Training reads the train lists of all; '
+                             'validation and --test read the test list of the first')
+    parser.add_argument('--val-data', metavar='DIR', help='validate on the test list of this root instead of the '
+                                                          'first --data root')
     parser.add_argument('--out', default='runs/softsplat', help='folder for checkpoints and logs '
                                                                 '(default: runs/softsplat)')
     parser.add_argument('--steps', type=int, default=100000, help='total optimizer steps (default: 100000)')
@@ -480,11 +694,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--schedule', choices=['cosine', 'constant'], default='cosine',
                         help='learning-rate schedule over --steps (default: cosine down to lr/100)')
     parser.add_argument('--loss', choices=sorted(LOSSES), default='lap',
-                        help='lap: the Laplacian-pyramid L1 loss the paper trains with (default); l1: plain L1')
+                        help='lap: the Laplacian-pyramid L1 loss the paper trains with (default); l1: plain L1; '
+                             'logmse: per-sample log MSE (-PSNR)')
     parser.add_argument('--metric', choices=['unet', 'brightness'], default='unet',
                         help='importance metric of a new model (default: unet, the refined one)')
-    parser.add_argument('--freeze-flow-steps', type=int, default=0,
-                        help='keep PWC-Net frozen for the first K steps, then train jointly (default: 0)')
+    parser.add_argument('--flow', choices=['pwc', 'dis'], default='pwc',
+                        help='flow of a new model: pwc (the paper, trainable; default) or dis (OpenCV DIS, cached '
+                             'per triplet; for CPU training)')
+    parser.add_argument('--residual', action='store_true',
+                        help='a new model corrects the classical interpolator\'s frame (starts equal to it) instead '
+                             'of synthesizing the frame directly as in the paper')
+    parser.add_argument('--freeze-flow-steps', type=int, default=None, metavar='K',
+                        help='keep PWC-Net frozen for the first K steps, then train jointly (default: 10%% of '
+                             '--steps when PWC-Net starts from trained weights; 0, with a notice, when it is random; '
+                             'K > 0 with a random PWC-Net is refused)')
+    parser.add_argument('--ema', type=float, default=0.0, metavar='DECAY',
+                        help='keep an exponential moving average of the weights (e.g. 0.999); validation, best.pt '
+                             'and final.pt then use it (default: 0, off)')
     parser.add_argument('--amp', action='store_true', help='mixed precision (float16 on CUDA, bfloat16 on CPU)')
     parser.add_argument('--workers', type=int, default=4, help='data-loading processes per training process '
                                                                '(default: 4)')
@@ -499,6 +725,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--val-size', type=int, default=200, help='triplets of the test list to validate/test on '
                                                                   '(default: 200 for validation)')
     parser.add_argument('--checkpoint-every', type=int, default=1000, help='write OUT/last.pt every K steps')
+    parser.add_argument('--checkpoint-minutes', type=float, default=15.0,
+                        help='also write OUT/last.pt when this many minutes have passed since the last write '
+                             '(0: never; default: 15)')
     parser.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='default: cuda if any')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic algorithms (bitwise-reproducible runs on CPU; slower)')
@@ -515,14 +744,20 @@ def validate_args(args: argparse.Namespace, argv: Sequence[str]) -> None:
     for name in ('steps', 'batch_size', 'crop', 'workers', 'val_every', 'checkpoint_every', 'freeze_flow_steps',
                  'benchmark'):
         minimum = 1 if name in ('steps', 'batch_size', 'crop') else 0
-        if getattr(args, name) < minimum:
+        value = getattr(args, name)
+        if value is not None and value < minimum:
             raise UsageError(f'--{name.replace("_", "-")} must be at least {minimum}')
     if args.lr <= 0:
         raise UsageError('--lr must be positive')
+    if not 0.0 <= args.ema < 1.0:
+        raise UsageError('--ema must lie in [0, 1)')
+    if args.checkpoint_minutes < 0:
+        raise UsageError('--checkpoint-minutes must not be negative')
     if args.benchmark == 0 and args.data is None:
         raise UsageError('--data DIR is required (the triplet root), except with --benchmark')
-    if args.data is not None and not Path(args.data).is_dir():
-        raise UsageError(f'--data {args.data}: no such folder')
+    for folder in (args.data or []) + ([args.val_data] if args.val_data else []):
+        if not Path(folder).is_dir():
+            raise UsageError(f'--data {folder}: no such folder')
     if args.test and '--val-size' not in argv:
         args.val_size = None  # test on the whole list unless asked otherwise
 

@@ -37,8 +37,14 @@ def _check(image: object, flow: object) -> None:
 
 
 def _grid(flow: torch.Tensor) -> torch.Tensor:
-    """``[N, H, W, 2]`` sampling grid of grid_sample (align_corners=False) for positions (x + u, y + v)."""
+    """``[N, H, W, 2]`` float32 (float64 for a float64 flow) sampling grid of grid_sample (align_corners=False) for
+    positions (x + u, y + v).
+
+    Positions are built in float32 whatever the flow's dtype and autocast: in float16 a coordinate near 1000 is only
+    resolved to 0.5 px (bfloat16: 4 px), which would misplace every sample of a wide image.
+    """
     _, _, h, w = flow.shape
+    flow = flow.to(torch.promote_types(flow.dtype, torch.float32))
     xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w)
     ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1)
     gx = (2 * (xs + flow[:, 0]) + 1) / w - 1
@@ -61,9 +67,10 @@ def backwarp(image: torch.Tensor, flow: torch.Tensor, padding: str = 'zeros') ->
     _check(image, flow)
     if padding not in ('zeros', 'border'):
         raise ValueError(f"padding must be 'zeros' or 'border', got {padding!r}")
-    dtype = torch.promote_types(image.dtype, flow.dtype)
-    out = F.grid_sample(image.to(dtype), _grid(flow.to(dtype)), mode='bilinear', padding_mode=padding,
-                        align_corners=False)
+    grid = _grid(flow)
+    # grid_sample is on autocast's float32 list; outside autocast it needs one dtype, which is the grid's
+    with torch.autocast(device_type=image.device.type, enabled=False):
+        out = F.grid_sample(image.to(grid.dtype), grid, mode='bilinear', padding_mode=padding, align_corners=False)
     return out.to(image.dtype)
 
 

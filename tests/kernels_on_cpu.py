@@ -33,10 +33,13 @@ static const Dim3 blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0}, blockDim = {1, 1,
 template <typename T> inline T atomicAdd(T* a, T v) { T old = *a; *a = old + v; return old; }
 template <typename T> inline T atomicMax(T* a, T v) { T old = *a; if (v > old) *a = v; return old; }
 template <typename T> inline T atomicMin(T* a, T v) { T old = *a; if (v < old) *a = v; return old; }
+template <typename T> inline T atomicCAS(T* a, T compare, T v) { T old = *a; if (old == compare) *a = v; return old; }
 template <typename To, typename From> inline To bits_as(From v) { To o; std::memcpy(&o, &v, sizeof(o)); return o; }
 inline int __float_as_int(float v) { return bits_as<int>(v); }
 inline unsigned int __float_as_uint(float v) { return bits_as<unsigned int>(v); }
 inline long long __double_as_longlong(double v) { return bits_as<long long>(v); }
+inline float __int_as_float(int v) { return bits_as<float>(v); }
+inline double __longlong_as_double(long long v) { return bits_as<double>(v); }
 '''
 
 _SCALARS = {torch.float32: 'float', torch.float64: 'double'}

@@ -67,12 +67,24 @@ def test_checkpoint_path_loads_main_net(tmp_path, fake_main_net):
     assert FakeNet.loaded == [(str(checkpoint), CPU)]
 
 
-def test_default_checkpoint_is_used_when_present(tmp_path, monkeypatch, fake_main_net, capsys):
+def test_default_checkpoint_is_used_when_present_and_declared_default(tmp_path, monkeypatch, fake_main_net, capsys):
     checkpoint = tmp_path / 'softsplat.pt'
     checkpoint.write_bytes(b'weights')
     monkeypatch.setattr(interpolator, 'DEFAULT_CHECKPOINT', checkpoint)
+    monkeypatch.setattr(interpolator, 'CHECKPOINT_IS_DEFAULT', True)
     assert isinstance(interpolator.load_interpolator(None, CPU), FakeNet)
     assert capsys.readouterr().err == ''
+
+
+def test_a_preview_checkpoint_is_opt_in(tmp_path, monkeypatch, fake_main_net, capsys):
+    checkpoint = tmp_path / 'softsplat.pt'
+    checkpoint.write_bytes(b'weights')
+    monkeypatch.setattr(interpolator, 'DEFAULT_CHECKPOINT', checkpoint)
+    monkeypatch.setattr(interpolator, 'CHECKPOINT_IS_DEFAULT', False)
+    assert isinstance(interpolator.load_interpolator(None, CPU), ClassicalInterpolator)
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and 'preview' in err and '--model' in err
+    assert isinstance(interpolator.load_interpolator(str(checkpoint), CPU), FakeNet)
 
 
 def test_load_failure_becomes_one_line_usage_error(tmp_path, fake_main_net):

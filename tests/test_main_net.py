@@ -138,3 +138,104 @@ def test_pretrained_pwc_is_loaded_when_present(tmp_path, monkeypatch):
     monkeypatch.setattr(pwc, 'DEFAULT_WEIGHTS', tmp_path / 'absent.pytorch')
     other = MainNet(pwc_weights='default')  # no file: random initialization, no error
     assert not torch.equal(next(iter(other.flow_net.parameters())), next(iter(reference.parameters())))
+
+
+# ------------------------------------------------------------------------------------------- fidelity ----------
+
+def test_importance_metric_starts_as_published_and_is_clipped():
+    """Z = -20 |I0 - backwarp(I1, F)| (mean over RGB) at initialization, clipped to [-20, 20]."""
+    model = MainNet(metric='brightness', pwc_weights=None)
+    assert model.alpha.item() == -20.0
+    one, two = pair(1, 16, 16)
+    flow = torch.zeros(1, 2, 16, 16)
+    metric = model._metric(one, two, flow)
+    torch.testing.assert_close(metric, -20 * (one - two).abs().mean(1, keepdim=True))
+    with torch.no_grad():
+        model.alpha.fill_(-1000.0)
+    assert model._metric(one, two, flow).min().item() == -20.0
+
+
+def test_three_softsplat_calls_per_time(monkeypatch, model):
+    import main_net
+
+    calls = []
+    original = main_net.softsplat
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].shape)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(main_net, 'softsplat', counting)
+    one, two = pair(2, 32, 32)
+    with torch.no_grad():
+        model.interpolate(one, two, [0.25, 0.75])
+    assert len(calls) == 6  # three per time, both frames stacked on the batch
+    assert all(shape[0] == 4 for shape in calls)
+
+
+def test_from_file_returns_eval_mode(tmp_path):
+    model = MainNet(pwc_weights=None).train()
+    model.save(tmp_path / 'm.pt')
+    loaded = MainNet.from_file(tmp_path / 'm.pt')
+    assert not loaded.training
+    assert not any(module.training for module in loaded.modules())
+
+
+@pytest.mark.parametrize('t', [-0.1, 1.5, float('nan'), torch.tensor([0.5, 1.2])])
+def test_time_outside_zero_one_is_refused(model, t):
+    one, two = pair(2, 32, 32)
+    with pytest.raises(ValueError, match=r'\[0, 1\]'):
+        model(one, two, t)
+    with pytest.raises(ValueError, match=r'\[0, 1\]'):
+        model.interpolate(one, two, [0.5, t])
+
+
+def test_dis_residual_model_starts_as_the_classical_interpolator():
+    from classical import ClassicalInterpolator
+
+    model = MainNet(flow='dis', residual=True).eval()
+    assert model.flow_net is None
+    one, two = pair(2, 48, 64, seed=9)
+    classical = ClassicalInterpolator()
+    with torch.no_grad():
+        ours = model.interpolate(one, two, [0.0, 0.3, torch.tensor([0.5, 1.0])])
+    theirs = [classical.interpolate(one, two, [0.0])[0], classical.interpolate(one, two, [0.3])[0],
+              torch.cat([classical.interpolate(one[:1], two[:1], [0.5])[0],
+                         classical.interpolate(one[1:], two[1:], [1.0])[0]])]
+    for mine, reference in zip(ours, theirs):
+        torch.testing.assert_close(mine, reference, rtol=0, atol=1e-6)
+
+
+def test_dis_model_records_its_flow_settings(tmp_path):
+    from classical import DisParameters
+
+    model = MainNet(flow='dis', residual=True, metric='brightness')
+    model.config.dis['patch_stride'] = 3  # trained with other DIS settings than today's default
+    model.save(tmp_path / 'dis.pt', half=True)
+    loaded = MainNet.from_file(tmp_path / 'dis.pt')
+    assert loaded.config.flow == 'dis' and loaded.config.residual
+    assert loaded.config.dis_parameters == DisParameters(patch_stride=3)
+    one, two = pair(1, 32, 32)
+    calls = []
+    import classical
+
+    original = classical.dis_flows
+    try:
+        classical.dis_flows = lambda a, b, parameters: calls.append(parameters) or original(a, b, parameters)
+        with torch.no_grad():
+            loaded(one, two, 0.5)
+    finally:
+        classical.dis_flows = original
+    assert calls == [DisParameters(patch_stride=3)]
+
+
+def test_precomputed_flows_are_used_and_checked():
+    model = MainNet(flow='dis', residual=True, metric='brightness').eval()
+    one, two = pair(1, 32, 32)
+    flows = model.estimate_flows(one, two)
+    with torch.no_grad():
+        torch.testing.assert_close(model(one, two, 0.5, flows), model(one, two, 0.5))
+        other = model(one, two, 0.5, (flows[0] + 3, flows[1] - 3))
+    assert (other - model(one, two, 0.5)).abs().max() > 1e-3
+    with pytest.raises(ValueError, match='flows must be two'):
+        model(one, two, 0.5, (flows[0][:, :, :16], flows[1]))

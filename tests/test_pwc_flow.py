@@ -173,3 +173,22 @@ def test_multiscale_loss_downscales_and_divides_by_20():
     assert multiscale_loss(exact, gt).item() == pytest.approx(0.0)
     with pytest.raises(ValueError, match='expected 5 flows'):
         multiscale_loss(flows[:4], gt)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_backwarp_positions_stay_float32_in_low_precision(dtype):
+    """A steep periodic ramp 1024 wide, image and flow in bfloat16/float16 (as features and flow are under
+    autocast), warped by a sub-pixel flow: positions must be built in float32. A grid in float16 misplaces samples
+    near x = 1000 by up to ~1 px, in bfloat16 by several, which moves this pattern by a large part of its period."""
+    width = 1024
+    x = torch.arange(width, dtype=torch.float32)
+    image = torch.sin(2 * torch.pi * x / 8).view(1, 1, 1, width).expand(1, 1, 4, width).contiguous()
+    flow = torch.zeros(1, 2, 4, width)
+    flow[:, 0] = 0.375  # exactly representable in every dtype
+    low_image, low_flow = image.to(dtype), flow.to(dtype)
+    expected = backwarp(low_image.float(), low_flow.float())
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        warped = backwarp(low_image, low_flow)
+    assert warped.dtype == dtype
+    inner = (slice(None), slice(None), slice(None), slice(0, width - 1))  # the last column samples outside
+    torch.testing.assert_close(warped[inner].float(), expected[inner], rtol=0, atol=1e-2)

@@ -112,6 +112,8 @@ def test_video_keeps_audio(tmp_path):
     ('unreadable', 'not a readable image'),
     ('sizes', 'differ in size'),
     ('time', r'--time values must lie in \[0, 1\]'),
+    ('duplicate-time', r'--time 0.5 and 0.5 would both be written to .*never-t0.5.png; give each time once'),
+    ('same-name-time', r'--time 0.1234567 and 0.12345671 would both be written'),
     ('checkpoint', 'cannot be read as a PyTorch checkpoint'),
     ('missing-checkpoint', 'no such checkpoint file'),
     ('suffix', 'use an image suffix'),
@@ -131,6 +133,10 @@ def test_pair_errors(tmp_path, frame_pair, capsys, case, message):
         args[3] = tmp_path / 'small.png'
     elif case == 'time':
         args += ['--time', '1.5']
+    elif case == 'duplicate-time':
+        args += ['--time', '0.25', '0.5', '0.5']
+    elif case == 'same-name-time':
+        args += ['--time', '0.1234567', '0.12345671']
     elif case == 'checkpoint':
         (tmp_path / 'broken.pt').write_bytes(b'garbage')
         args[7] = tmp_path / 'broken.pt'

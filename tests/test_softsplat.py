@@ -371,3 +371,51 @@ class TestErrors:
         import inspect
         tree = ast.parse(inspect.getsource(ss))
         assert not [node for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+
+
+def sparse_inputs(dtype, seed=11, n=1, c=3, h=12, w=12, metric_scale=3.0):
+    """Flows that scatter the sources (and drop a third of them) so that many targets stay empty (holes)."""
+    x, flow, metric = make_inputs(n=n, c=c, h=h, w=w, dtype=dtype, spread=4.0, seed=seed, metric_scale=metric_scale)
+    gen = torch.Generator().manual_seed(seed + 1)
+    dropped = torch.rand(n, 1, h, w, generator=gen) < 0.33
+    flow = torch.where(dropped, torch.full_like(flow, float('nan')), flow)
+    return x, flow, metric
+
+
+SWEEP = [-5000.0, -500.0, -100.0, -60.0, -20.0, 0.0, 20.0, 60.0, 90.0, 100.0, 500.0, 5000.0]
+
+
+@pytest.mark.parametrize('metric_scale', [3.0, 30.0])  # one shift per sample / per target (spread above 40)
+@pytest.mark.parametrize('mode', ['soft', 'soft-zeroeps', 'soft-clipeps'])
+def test_soft_is_exact_and_finite_over_a_sweep_of_metric_offsets(mode, metric_scale):
+    """Before the fix, 1e-7 * e^-S underflowed for S > ~88 and every hole came out 0 / 0 = NaN."""
+    x, flow, metric = sparse_inputs(torch.float32, metric_scale=metric_scale)
+    holes = None
+    for offset in SWEEP:
+        shifted = metric + offset
+        out = softsplat(x, flow, shifted, mode, backend='torch')
+        expected = reference(x, flow, shifted, mode)
+        assert torch.isfinite(out).all(), f'non-finite output at offset {offset}'
+        torch.testing.assert_close(out.double(), expected, rtol=2e-5, atol=2e-6, msg=f'offset {offset}')
+        holes = softsplat(torch.ones_like(x[:, :1]), flow, None, 'sum') == 0
+        assert holes.any()  # the case that used to fail is present
+
+
+@pytest.mark.parametrize('offset', [-5000.0, -100.0, 100.0, 5000.0])
+@pytest.mark.parametrize('metric_scale', [3.0, 30.0])
+@pytest.mark.parametrize('mode', ['soft', 'soft-zeroeps', 'soft-clipeps'])
+def test_soft_gradients_over_large_metric_offsets(mode, metric_scale, offset):
+    """float64 gradcheck (finite differences) with holes and huge shifts; float32 gradients finite and equal to it."""
+    x, flow, metric = sparse_inputs(torch.float64, n=1, c=2, h=6, w=6, metric_scale=metric_scale, seed=3)
+    metric = metric + offset
+    leaves = [t.clone().requires_grad_() for t in (x, flow, metric)]
+    assert torch.autograd.gradcheck(lambda a, b, m: softsplat(a, b, m, mode, backend='torch'), leaves,
+                                    eps=1e-6, atol=1e-6, rtol=1e-4)
+    upstream = torch.randn_like(x)
+    (softsplat(*leaves, mode, backend='torch') * upstream).sum().backward()
+    single = [t.detach().float().requires_grad_() for t in (x, flow, metric)]
+    (softsplat(*single, mode, backend='torch') * upstream.float()).sum().backward()
+    for mine, exact, name in zip(single, leaves, ('tenIn', 'tenFlow', 'tenMetric')):
+        assert torch.isfinite(mine.grad).all(), name
+        torch.testing.assert_close(mine.grad.double(), torch.nan_to_num(exact.grad), rtol=1e-3, atol=1e-4,
+                                   msg=f'gradient of {name}')

@@ -9,7 +9,7 @@ import torch
 
 import softsplat as ss
 from kernels_on_cpu import CpuKernels, compiler
-from test_softsplat import MODES, make_inputs, needs_metric, reference
+from test_softsplat import MODES, SWEEP, make_inputs, needs_metric, reference, sparse_inputs
 
 requires_cxx = pytest.mark.skipif(compiler() is None, reason='no C++ compiler to build the kernels for the CPU')
 
@@ -81,19 +81,61 @@ def test_cpu_compiled_max_kernel_orders_negative_and_positive_floats(cpu_kernels
     flow = torch.zeros(1, 2, 1, 4)
     flow[0, 0] = torch.tensor([3.0, 2.0, 1.0, 0.0])  # all four land on pixel 3
     slow = torch.zeros(1, dtype=torch.int32)
-    for values in ([-5.0, -0.5, -7.0, -1.0], [-5.0, 2.0, 0.0, -1.0], [0.0, -0.0, -3.0, -2.0], [1e-30, 4e20, 3.0, 9.0]):
+    cases = ([-5.0, -0.5, -7.0, -1.0], [-5.0, 2.0, 0.0, -1.0], [0.0, -0.0, -3.0, -2.0], [1e-30, 4e20, 3.0, 9.0],
+             [-0.0, -3.0, -2.0, -5.0], [-3.0, -0.0, -1e-30, -2.0], [-1.0, 2.0, -0.0, -7.0], [5.0, -0.0, 6.0, -9.0])
+    for values in cases:
         metric = torch.tensor(values).view(1, 1, 1, 4)
         for dtype in (torch.float32, torch.float64):
             maxbuf = torch.full((1, 1, 1, 4), float('-inf'), dtype=dtype)
             cpu_kernels('softsplat_max', dtype, torch.device('cpu'), 4,
                         (4, ss.np.int32(1), ss.np.int32(4), flow.to(dtype), metric.to(dtype), slow, maxbuf))
-            assert maxbuf[0, 0, 0, 3] == metric.to(dtype).max()
+            assert maxbuf[0, 0, 0, 3] == metric.to(dtype).max(), values
             assert torch.isinf(maxbuf[0, 0, 0, :3]).all()
     # with the per-sample shift in force the pass does nothing
     maxbuf = torch.full((1, 1, 1, 4), float('-inf'))
     cpu_kernels('softsplat_max', torch.float32, torch.device('cpu'), 4,
                 (4, ss.np.int32(1), ss.np.int32(4), flow, metric.float(), torch.ones(1, dtype=torch.int32), maxbuf))
     assert torch.isinf(maxbuf).all()
+
+
+@requires_cxx
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_cpu_compiled_kernels_softmax_with_minus_zero_and_mixed_signs_on_one_target(cpu_kernels, dtype):
+    """Per-target shift (metrics span over 40): one target receives -0.0 and negative metrics, another -0.0,
+    negative and positive ones. A wrong maximum there weighs its contributors wrongly (the old integer ordering
+    lost -0.0)."""
+    x = torch.rand(1, 2, 1, 8, dtype=dtype, generator=torch.Generator().manual_seed(2))
+    flow = torch.zeros(1, 2, 1, 8, dtype=dtype)
+    flow[0, 0] = torch.tensor([2.0, 1.0, 0.0, 4.0, 3.0, 2.0, 0.0, 0.0], dtype=dtype)  # 0-2 -> 2, 3-5 -> 7
+    metric = torch.tensor([-0.0, -3.0, -1.0, -0.0, -2.0, 1.5, 45.0, -45.0], dtype=dtype).view(1, 1, 1, 8)
+    for mode in ('soft', 'soft-zeroeps', 'soft-clipeps'):
+        out = through_kernels(cpu_kernels, x, flow, metric, mode)
+        tol = 1e-12 if dtype == torch.float64 else 1e-6
+        torch.testing.assert_close(out.double(), reference(x, flow, metric, mode), rtol=tol, atol=tol, msg=mode)
+
+
+@requires_cxx
+@pytest.mark.parametrize('metric_scale', [3.0, 30.0])
+@pytest.mark.parametrize('mode', ['soft', 'soft-zeroeps', 'soft-clipeps'])
+def test_cpu_compiled_kernels_over_a_sweep_of_metric_offsets(cpu_kernels, mode, metric_scale):
+    """Holes stay exactly 0 and gradients finite at any metric offset (the same sweep as the PyTorch path)."""
+    x, flow, metric = sparse_inputs(torch.float32, metric_scale=metric_scale)
+    for offset in SWEEP:
+        shifted = metric + offset
+        out = through_kernels(cpu_kernels, x, flow, shifted, mode)
+        assert torch.isfinite(out).all(), f'non-finite output at offset {offset}'
+        torch.testing.assert_close(out.double(), reference(x, flow, shifted, mode), rtol=2e-5, atol=2e-6,
+                                   msg=f'offset {offset}')
+        leaves = [t.double().requires_grad_() for t in (x, flow, shifted)]
+        upstream = torch.randn_like(leaves[0])
+        (through_kernels(cpu_kernels, *leaves, mode) * upstream).sum().backward()
+        ours = [t.grad for t in leaves]
+        for t in leaves:
+            t.grad = None
+        (ss.softsplat(*leaves, mode, backend='torch') * upstream).sum().backward()
+        for mine, theirs in zip(ours, [t.grad for t in leaves]):
+            assert torch.isfinite(mine).all(), f'non-finite gradient at offset {offset}'
+            torch.testing.assert_close(mine, theirs, rtol=1e-8, atol=1e-10)
 
 
 @requires_cxx

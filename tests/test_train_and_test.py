@@ -19,15 +19,16 @@ from main_net import MainNet
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_dataset(root: Path, train=4, test=2, h=72, w=80, suffix='.png'):
-    """A tiny Vimeo-layout dataset: each triplet is a texture moving 2 px per frame."""
+def make_dataset(root: Path, train=4, test=2, h=72, w=80, suffix='.png', diagonal=False):
+    """A tiny Vimeo-layout dataset: each triplet is a texture moving 2 px per frame (left, or up-left)."""
     names = []
     for k in range(train + test):
         name = f'{k // 2 + 1:05d}/{k % 2 + 1:04d}'
         folder = root / 'sequences' / name
-        image = texture(h, w + 8, seed=k)
+        image = texture(h + 8, w + 8, seed=k)
         for i in range(3):
-            frames.write_image(folder / f'im{i + 1}{suffix}', image[:, 2 * i:2 * i + w])
+            top = 2 * i if diagonal else 0
+            frames.write_image(folder / f'im{i + 1}{suffix}', image[top:top + h, 2 * i:2 * i + w])
         names.append(name)
     (root / 'tri_trainlist.txt').write_text('\n'.join(names[:train]) + '\n')
     (root / 'tri_testlist.txt').write_text('\n'.join(names[train:]) + '\n')
@@ -37,6 +38,16 @@ def make_dataset(root: Path, train=4, test=2, h=72, w=80, suffix='.png'):
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory):
     return make_dataset(tmp_path_factory.mktemp('vimeo'))
+
+
+@pytest.fixture(scope='module')
+def pwc_file(tmp_path_factory):
+    """A PWC-Net file in the published layout, standing in for trained weights (freezing is allowed then)."""
+    import pwc
+    torch.manual_seed(5)
+    path = tmp_path_factory.mktemp('pwc') / 'pwc.pytorch'
+    torch.save({k.replace('net', 'module', 1): v for k, v in pwc.PWCNet().state_dict().items()}, path)
+    return path
 
 
 def train(dataset, out, *extra):
@@ -122,11 +133,11 @@ def test_few_steps_write_a_checkpoint_that_run_a_pair_loads(dataset, tmp_path):
     assert frames.read_image(tmp_path / 'mid.png').shape == (72, 80, 3)
 
 
-def test_resume_gives_the_same_losses_as_an_uninterrupted_run(dataset, tmp_path):
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(dataset, pwc_file, tmp_path):
     whole, split = tmp_path / 'whole', tmp_path / 'split'
     # 4 training triplets, batch 2: step 3 starts the second epoch, so resuming crosses an epoch boundary and the
     # end of the frozen-flow phase. The schedule is constant because a cosine one is planned over --steps.
-    common = ('--freeze-flow-steps', '2', '--schedule', 'constant')
+    common = ('--freeze-flow-steps', '2', '--schedule', 'constant', '--init', pwc_file, '--ema', '0.5')
     assert train(dataset, whole, '--steps', '4', *common) == 0
     assert train(dataset, split, '--steps', '2', *common) == 0
     assert train(dataset, split, '--steps', '4', *common, '--resume') == 0
@@ -139,30 +150,29 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(dataset, tmp_path)
         assert torch.equal(a, b), key
 
 
-def test_overfitting_two_triplets_halves_the_loss(tmp_path):
+def test_overfitting_two_triplets_halves_the_loss(tmp_path, pwc_file):
     root = make_dataset(tmp_path / 'two', train=2, test=1, h=64, w=64)
     out = tmp_path / 'overfit'
     assert tat.main([str(a) for a in ('--data', root, '--out', out, '--batch-size', '2', '--crop', '64',
                                        '--workers', '0', '--val-every', '0', '--checkpoint-every', '0',
-                                       '--device', 'cpu', '--steps', '30', '--lr', '1e-3', '--schedule',
-                                       'constant', '--freeze-flow-steps', '30')]) == 0
+                                       '--device', 'cpu', '--steps', '50', '--lr', '1e-3', '--schedule',
+                                       'constant', '--freeze-flow-steps', '50', '--init', pwc_file)]) == 0
     values = list(losses(out).values())
     first, last = values[0], np.mean(values[-5:])
     assert last < 0.5 * first, (first, last)
 
 
-def test_init_from_a_pwc_file_and_a_mainnet_checkpoint(dataset, tmp_path):
+def test_init_from_a_pwc_file_and_a_mainnet_checkpoint(dataset, pwc_file, tmp_path):
     import pwc
-    torch.manual_seed(5)
-    flow = pwc.PWCNet()
-    pwc_file = tmp_path / 'pwc.pytorch'
-    torch.save({k.replace('net', 'module', 1): v for k, v in flow.state_dict().items()}, pwc_file)
+    flow = pwc.PWCNet.from_file(pwc_file)
     args = tat.build_parser().parse_args(['--data', str(dataset), '--init', str(pwc_file)])
-    model = tat.build_model(args)
+    model, pretrained = tat.build_model(args)
+    assert pretrained
     assert torch.equal(next(iter(model.flow_net.state_dict().values())), next(iter(flow.state_dict().values())))
     MainNet(pwc_weights=None).save(tmp_path / 'main.pt')
     args = tat.build_parser().parse_args(['--data', str(dataset), '--init', str(tmp_path / 'main.pt')])
-    assert isinstance(tat.build_model(args), MainNet)
+    model, pretrained = tat.build_model(args)
+    assert isinstance(model, MainNet) and pretrained
 
 
 def test_test_mode_prints_a_table(dataset, tmp_path, capsys):
@@ -205,14 +215,14 @@ def test_missing_triplet_file_is_reported(tmp_path, capsys):
     assert 'im2.png (or .jpg) is missing' in capsys.readouterr().err
 
 
-def test_torchrun_two_processes_on_cpu(dataset, tmp_path):
+def test_torchrun_two_processes_on_cpu(dataset, pwc_file, tmp_path):
     out = tmp_path / 'ddp'
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
                              str(REPO / 'train_and_test.py'), '--data', str(dataset), '--out', str(out),
                              '--batch-size', '1', '--crop', '64', '--workers', '0', '--steps', '2',
                              '--val-every', '0', '--checkpoint-every', '1', '--device', 'cpu',
-                             '--freeze-flow-steps', '1'],  # DDP is rebuilt when PWC-Net thaws
+                             '--freeze-flow-steps', '1', '--init', str(pwc_file)],  # DDP is rebuilt on thawing
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir() if p.suffix == '.pt') == ['final.pt', 'last.pt']
@@ -224,3 +234,119 @@ def test_torchrun_two_processes_on_cpu(dataset, tmp_path):
 def test_throughput_benchmark_runs_without_data(capsys, amp):
     assert tat.main(['--benchmark', '1', '--batch-size', '1', '--crop', '64', '--device', 'cpu', *amp]) == 0
     assert f"| {'on' if amp else 'off'} |" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------------- flow cache, recipe ---------
+
+def test_cached_flows_follow_crops_flips_and_reversal(tmp_path):
+    """Every augmentation keeps the flows true to the frames it returns: two warped back by F0->1 matches one,
+    one warped back by F1->0 matches two (the texture moves 4 px left and up from frame one to frame three)."""
+    import pwc
+    from classical import DisParameters
+
+    dataset = make_dataset(tmp_path / 'diagonal', train=2, test=1, diagonal=True)
+    data = tat.TripletDataset(dataset, 'train', crop=64, augment=True, flows=DisParameters())
+    assert not data.flow_path(0).exists()
+    seen = set()
+    for epoch in range(16):
+        one, middle, two, flow_01, flow_10 = data[(0, epoch)]
+        assert flow_01.shape == flow_10.shape == (2, 64, 64)
+        inner = (slice(None), slice(8, -8), slice(8, -8))
+        mean = flow_01[inner].mean((1, 2))
+        assert 3.0 < mean.abs().min() and mean.abs().max() < 5.0, mean
+        seen.add(tuple(np.sign(mean.numpy())))
+        for source, target, flow in ((two, one, flow_01), (one, two, flow_10)):
+            right = (pwc.backwarp(source[None], flow[None])[0] - target)[inner].abs().mean()
+            wrong = (pwc.backwarp(source[None], -flow[None])[0] - target)[inner].abs().mean()
+            assert right < 0.5 * wrong, (epoch, right, wrong)
+    assert len(seen) == 4  # flips and reversal turned the motion into all four diagonal directions
+    cached = np.load(data.flow_path(0))
+    assert cached.shape == (72, 80, 4) and cached.dtype == np.float32  # whole frames, computed once
+    plain = tat.TripletDataset(dataset, 'train', crop=None, augment=False, flows=DisParameters())
+    assert torch.equal(plain[0][3], torch.from_numpy(cached[..., :2]).permute(2, 0, 1))
+    other = tat.TripletDataset(dataset, 'train', crop=None, augment=False, flows=DisParameters(patch_stride=4))
+    assert other.flow_path(0) != data.flow_path(0)  # other DIS settings, another cache
+
+
+def test_several_roots_and_a_separate_validation_root(tmp_path):
+    first, second = make_dataset(tmp_path / 'a', train=2, test=1), make_dataset(tmp_path / 'b', train=3, test=2)
+    data = tat.TripletDataset([first, second], 'train', crop=None, augment=False)
+    assert len(data) == 5 and data.items[0][0] == first and data.items[-1][0] == second
+    out = tmp_path / 'run'
+    assert train(first, out, '--data', first, second, '--val-data', second, '--steps', '2', '--val-every', '1',
+                 '--flow', 'dis', '--residual', '--loss', 'logmse') == 0  # the later --data wins
+    records = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
+    start = records[0]
+    assert start['step'] == 0 and start['val_psnr'] == pytest.approx(start['val_classical_psnr'], abs=1e-9)
+    assert MainNet.from_file(out / 'final.pt').config.flow == 'dis'
+
+
+def test_random_pwc_is_announced_and_cannot_be_frozen(dataset, tmp_path, capsys, monkeypatch):
+    import pwc
+    monkeypatch.setattr(pwc, 'DEFAULT_WEIGHTS', tmp_path / 'absent.pytorch')
+    assert train(dataset, tmp_path / 'a', '--steps', '1') == 0
+    err = capsys.readouterr().err
+    assert 'PWC-Net starts from random weights' in err
+    assert train(dataset, tmp_path / 'b', '--steps', '1', '--freeze-flow-steps', '5') == 2
+    assert 'frozen random flow is useless' in capsys.readouterr().err
+    args = tat.build_parser().parse_args(['--data', str(dataset), '--steps', '1000'])
+    model = MainNet(pwc_weights=None)
+    assert tat.freeze_steps(args, model, pretrained_flow=True) == 100  # default: 10% of --steps
+    assert tat.freeze_steps(args, model, pretrained_flow=False) == 0
+
+
+def test_resume_refuses_another_model_configuration(dataset, tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert train(dataset, out, '--steps', '1', '--flow', 'dis') == 0
+    assert train(dataset, out, '--steps', '2', '--flow', 'dis', '--residual', '--resume') == 2
+    assert 'another model configuration (residual)' in capsys.readouterr().err
+
+
+def test_ema_weights_are_what_is_published(dataset, tmp_path):
+    out = tmp_path / 'ema'
+    assert train(dataset, out, '--steps', '3', '--flow', 'dis', '--ema', '0.5', '--lr', '1e-2') == 0
+    state = torch.load(out / 'last.pt', weights_only=True)
+    final = MainNet.from_file(out / 'final.pt').state_dict()
+    averaged = {k[len('module.'):]: v for k, v in state['ema'].items() if k.startswith('module.')}
+    assert set(averaged) == set(final)
+    assert all(torch.equal(final[k], averaged[k].float()) for k in final)
+    assert any(not torch.equal(final[k], state['model'][k]) for k in final if final[k].is_floating_point())
+
+
+@pytest.mark.parametrize('number, status', [('SIGINT', 130), ('SIGTERM', 143)])
+def test_a_signal_saves_the_current_step_and_exits(dataset, tmp_path, number, status):
+    """A real signal to a training process: one line, a checkpoint at the step it reached, 130 / 143, and
+    --resume continues from there."""
+    import signal
+    import time
+
+    out = tmp_path / 'run'
+    command = [sys.executable, str(REPO / 'train_and_test.py'), '--data', str(dataset), '--out', str(out),
+               '--batch-size', '2', '--crop', '64', '--workers', '1', '--steps', '100000', '--val-every', '0',
+               '--checkpoint-every', '0', '--device', 'cpu', '--flow', 'dis']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    # SIGTERM goes to the whole process group (as pkill -f or a service manager sends it): the data-loading
+    # worker must not die of it before the main process has saved.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    log = out / 'log.jsonl'
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (log.is_file() and len(log.read_text().splitlines()) >= 2):
+        time.sleep(0.2)
+    if number == 'SIGTERM':
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == status, err[-2000:]
+    lines = [line for line in err.splitlines() if line.strip() and '\r' not in line and 'it/s' not in line]
+    assert lines[-1].startswith(f'{number}: stopped at step ') and '--resume' in lines[-1], err[-2000:]
+    assert 'Traceback' not in err
+    steps = len(losses(out))
+    state = torch.load(out / 'last.pt', weights_only=True)
+    assert state['step'] == steps and f'step {steps},' in lines[-1]
+    assert not (out / 'final.pt').exists()
+    assert not list(out.glob('.*'))  # no temporary file left
+    resumed = command[:command.index('--steps') + 1] + [str(steps + 1)] + command[command.index('--steps') + 2:]
+    assert subprocess.run(resumed + ['--resume'], capture_output=True, env=env, timeout=300).returncode == 0
+    assert len(losses(out)) == steps + 1
