@@ -3,6 +3,7 @@
     python benchmark_model.py                                  # CPU: 854x480, float32
     python benchmark_model.py --device cuda                    # GPU: 1920x1080 and 2048x1080, float32 and float16
     python benchmark_model.py --sizes 1280x720 --model weights/softsplat.pt --json model.json
+    python benchmark_model.py --model classical --sizes 854x480 3840x2160  # the training-free interpolator
 
 One frame at t = 0.5 from a pair, the way run_a_pair.py makes it (flow, pyramids, splatting, synthesis; no file
 input/output). Speed does not depend on the weights, so without a checkpoint a randomly initialized MainNet is
@@ -40,11 +41,17 @@ def _rss_mib() -> float:
 def _measure(spec: Optional[str], device_name: str, width: int, height: int, precision: str, repeats: int,
              queue) -> None:
     """Child process: load, warm up, time, and report peak memory through ``queue``."""
-    from main_net import MainNet  # noqa: PLC0415 - imported in the child only
+    from resources import return_freed_memory  # noqa: PLC0415 - imported in the child only
 
+    return_freed_memory()  # as run_a_pair.py does
     device = torch.device(device_name)
     torch.manual_seed(0)
-    model = (MainNet.from_file(spec) if spec else MainNet(pwc_weights=None)).to(device).eval()
+    if spec == 'classical':
+        from classical import ClassicalInterpolator  # noqa: PLC0415
+        model = ClassicalInterpolator()
+    else:
+        from main_net import MainNet  # noqa: PLC0415
+        model = (MainNet.from_file(spec) if spec else MainNet(pwc_weights=None)).to(device).eval()
     generator = torch.Generator().manual_seed(1)
     one = torch.rand(1, 3, height, width, generator=generator).to(device)
     two = torch.roll(one, shifts=(3, 5), dims=(2, 3))
@@ -85,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
     device = select_device(args.device)
     spec = args.model  # None: the paper's model (PWC-Net flow) with random weights
-    if spec is not None and not Path(spec).is_file():
+    if spec not in (None, 'classical') and not Path(spec).is_file():
         raise UsageError(f'--model {spec}: no such checkpoint file')
     sizes = args.sizes or (GPU_SIZES if device.type == 'cuda' else CPU_SIZES)
     for size in sizes:
@@ -97,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError('float16 is measured on CUDA only')
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else \
         f'CPU ({torch.get_num_threads()} threads)'
-    print(f'MainNet ({"weights " + spec if spec else "random weights"}) on {name}, torch {torch.__version__}, '
-          f'one frame at t = 0.5, median of {args.repeats}')
+    title = 'the classical interpolator' if spec == 'classical' else \
+        f'MainNet ({"weights " + spec if spec else "random weights"})'
+    print(f'{title} on {name}, torch {torch.__version__}, one frame at t = 0.5, median of {args.repeats}')
     memory = 'peak allocated (MiB)' if device.type == 'cuda' else 'peak RSS (MiB) | above loaded (MiB)'
     print(f'| size | precision | ms per frame | {memory} |')
     print('| --- | --- | ---: | ---: |' + ('' if device.type == 'cuda' else ' ---: |'))
@@ -122,8 +130,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help=f'frame sizes (default: {" ".join(CPU_SIZES)} on CPU, {" ".join(GPU_SIZES)} on GPU)')
     parser.add_argument('--precision', nargs='+', choices=['float32', 'float16'],
                         help='default: float32 on CPU; float32 and float16 (autocast) on GPU')
-    parser.add_argument('--model', metavar='PATH', help='MainNet checkpoint, e.g. weights/softsplat.pt (default: the '
-                                                        "paper's model, PWC-Net flow, random weights)")
+    parser.add_argument('--model', metavar='PATH', help='MainNet checkpoint (e.g. weights/softsplat.pt) or "classical" '
+                                                        "(default: the paper's model, PWC-Net flow, random weights)")
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default: auto)')
     parser.add_argument('--repeats', type=int, default=5, help='timed frames per configuration (default: 5)')
     parser.add_argument('--json', metavar='PATH', help='also write the rows to this JSON file')

@@ -40,6 +40,7 @@ from softsplat import softsplat
 __all__ = ['ClassicalInterpolator', 'DisParameters', 'blend', 'dis_flows', 'fill_holes', 'splat_sources']
 
 MIN_DIS_SIZE = 16  # smaller frames are padded for DIS (which needs about two patches)
+DIS_MAX_PIXELS = 2048 * 1080  # the largest finest DIS level (larger frames run DIS one or more levels up)
 
 
 @dataclass(frozen=True)
@@ -73,16 +74,17 @@ class DisParameters:
         return dis
 
 
-def fill_holes(image: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+def fill_holes(image: torch.Tensor, confidence: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
     """Push-pull fill: replace ``image`` ``[N, C, H, W]`` where ``confidence`` ``[N, 1, H, W]`` (in [0, 1]) is low.
 
     The push phase builds a pyramid of confidence-weighted averages (every level halves the size) until the
     coarsest level is a few pixels; the pull phase walks back up and, at each level, blends the level's own value
     with the upsampled coarser one by the level's confidence. A pixel with confidence 1 keeps its value; a hole takes
-    the average of the nearest confident pixels at the scale where they first appear.
+    the average of the nearest confident pixels at the scale where they first appear. ``overwrite`` lets it use
+    ``image``'s memory (which then holds garbage) instead of a copy.
     """
     levels: List[Tuple[torch.Tensor, torch.Tensor]] = []
-    value, weight = image * confidence, confidence
+    value, weight = (image.mul_(confidence) if overwrite else image * confidence), confidence
     while True:
         levels.append((value, weight))
         h, w = value.shape[2:]
@@ -95,11 +97,13 @@ def fill_holes(image: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
         weight = F.avg_pool2d(weight, kernel, ceil_mode=True, divisor_override=1)
         clipped = weight.clamp(max=1.0)
         value, weight = value / weight.clamp(min=1e-12) * clipped, clipped
-    value, weight = levels[-1]
+    value, weight = levels.pop()
     filled = value / weight.clamp(min=1e-12)
-    for value, weight in reversed(levels[:-1]):
+    while levels:
+        value, weight = levels.pop()  # finest last; each level is dropped once used
         coarse = F.interpolate(filled, size=value.shape[2:], mode='bilinear', align_corners=False)
-        filled = value + (1.0 - weight) * coarse
+        filled = coarse.mul_(1.0 - weight).add_(value)
+        del value, weight, coarse
     return filled
 
 
@@ -156,20 +160,29 @@ class ClassicalInterpolator:
         return [blend(sources, flow_01.float(), flow_10.float(), t, self.coverage).to(dtype) for t in times]
 
 
+@torch.no_grad()
 def splat_sources(one: torch.Tensor, two: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor,
                   alpha: float) -> torch.Tensor:
     """What :func:`blend` splats, for all times: ``[2N, 5, H, W]`` (frame one's samples, then frame two's).
 
     Channels: colour * e^Z, e^Z and a plain one whose splat is the coverage (the sum of the bilinear weights), with
     Z = -alpha * |I0 - backwarp(I1, F0->1)| (mean over RGB; symmetrically for frame two). Z lies in [-alpha, 0], so
-    exp() needs no shift. Inputs ``[N, 3, H, W]`` and ``[N, 2, H, W]`` float32.
+    exp() needs no shift. Inputs ``[N, 3, H, W]`` and ``[N, 2, H, W]`` float32. Not differentiable (a fixed input
+    of the learned model); computed in place where it can, to keep 4K frames within memory.
     """
-    metric_0 = -alpha * (one - backwarp(two, flow_01, padding='border')).abs().mean(1, keepdim=True)
-    metric_1 = -alpha * (two - backwarp(one, flow_10, padding='border')).abs().mean(1, keepdim=True)
-    return torch.cat((torch.cat((one * metric_0.exp(), metric_0.exp(), torch.ones_like(metric_0)), 1),
-                      torch.cat((two * metric_1.exp(), metric_1.exp(), torch.ones_like(metric_1)), 1)))
+    n = one.shape[0]
+    sources = one.new_empty((2 * n, 5) + tuple(one.shape[2:]))
+    for k, (image, other, flow) in enumerate(((one, two, flow_01), (two, one, flow_10))):
+        part = sources[k * n:(k + 1) * n]
+        weight = part[:, 3:4]
+        torch.mean((image - backwarp(other, flow, padding='border')).abs_(), 1, keepdim=True, out=weight)
+        weight.mul_(-alpha).exp_()
+        torch.mul(image, weight, out=part[:, :3])
+        part[:, 4:5].fill_(1.0)
+    return sources
 
 
+@torch.no_grad()
 def blend(sources: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor, t: Union[float, torch.Tensor],
           coverage: float = 1.0) -> torch.Tensor:
     """Both frames splatted to time ``t`` in one softmax, holes filled: ``[N, 3, H, W]`` in [0, 1].
@@ -181,19 +194,23 @@ def blend(sources: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor, t
         coverage: the summed bilinear weight at which a pixel counts as fully covered.
 
     Every contribution weighs ``bilinear * e^Z * (1 - t)`` for frame one and ``... * t`` for frame two, so at t = 0
-    frame one comes out exactly. Differentiable in ``sources`` and the flows (the caller chooses no_grad or not).
+    frame one comes out exactly. Not differentiable; in place where it can (4K frames).
     """
     n = flow_01.shape[0]
-    splats = softsplat(sources, torch.cat((flow_01 * t, flow_10 * (1.0 - t))), None, 'sum')
-    from_0, from_1 = splats[:n], splats[n:]
-    weighted = (1.0 - t) * from_0[:, :4] + t * from_1[:, :4]
-    numerator, denominator = weighted[:, :3], weighted[:, 3:4]
+    # one call per frame rather than both stacked: the same work, half the temporary memory
+    merged = softsplat(sources[:n], flow_01 * t, None, 'sum')
     # Coverage counts both frames fully, whatever t: a pixel that only frame two reaches (disoccluded) is reliable
     # even at small t, where its colour weight is small but still alone.
-    confidence = ((from_0[:, 4:5] + from_1[:, 4:5]) / coverage).clamp(0.0, 1.0)
-    confidence = torch.where(denominator > 0, confidence, torch.zeros_like(confidence))
-    splatted = numerator / denominator.clamp(min=1e-30)
-    return fill_holes(splatted, confidence).clamp(0.0, 1.0)
+    confidence = merged[:, 4:5].clone()
+    merged.mul_(1.0 - t)
+    other = softsplat(sources[n:], flow_10 * (1.0 - t), None, 'sum')
+    confidence.add_(other[:, 4:5]).div_(coverage).clamp_(0.0, 1.0)
+    merged.add_(other.mul_(t))
+    del other
+    denominator = merged[:, 3:4]
+    confidence.masked_fill_(denominator <= 0, 0.0)
+    splatted = merged[:, :3].div_(denominator.clamp(min=1e-30))
+    return fill_holes(splatted, confidence, overwrite=True).clamp_(0.0, 1.0)
 
 
 def dis_flows(one: torch.Tensor, two: torch.Tensor, parameters: DisParameters) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -206,6 +223,12 @@ def dis_flows(one: torch.Tensor, two: torch.Tensor, parameters: DisParameters) -
     # DIS refuses images smaller than about its patch size: replicate the border, then crop the flow.
     pad_h, pad_w = max(0, MIN_DIS_SIZE - h), max(0, MIN_DIS_SIZE - w)
     dis = parameters.create()
+    # Above ~2 megapixels the finest level moves up (3840 x 2160 runs at 1920 x 1080 and is upsampled inside DIS):
+    # DIS's buffers at full 4K resolution take ~2 GB, and motion at that size is large enough for half resolution.
+    finest = parameters.finest_scale
+    while (h * w) >> (2 * finest) > DIS_MAX_PIXELS:
+        finest += 1
+    dis.setFinestScale(finest)
     forward, backward = [], []
     for a, b in zip(grey_one, grey_two):
         if pad_h or pad_w:

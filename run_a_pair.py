@@ -1,29 +1,34 @@
-"""Interpolate between two frames, or raise a whole video's frame rate, from the command line.
+"""Interpolate between two frames, or convert a whole video's frame rate, from the command line.
 
     python run_a_pair.py                                    # example_img/one.png, two.png -> out.png at t = 0.5
     python run_a_pair.py --one a.png --two b.png --out mid.png --time 0.25 0.5 0.75
     python run_a_pair.py --video clip.mp4 --out slow.mp4 --factor 4
+    python run_a_pair.py --video clip.mp4 --out smooth.mkv --fps 60
+    python run_a_pair.py --video frames/%05d.png --input-fps 24 --out frames_x2/
 
-The model is the trained MainNet checkpoint in ``weights/`` when present, else the training-free classical
-interpolator (``--model classical``; see classical.py), or any checkpoint given with ``--model PATH``.
-Videos are streamed through moviepy/ffmpeg: two decoded frames are held at a time, so memory does not grow with
-the video's length; the audio track is copied. Every output is written under a temporary name and renamed when
-complete, so a failure never leaves a partial file. Bad input gets one line on stderr and exit status 2.
+The model is the classical interpolator (``--model classical``; see classical.py) or any MainNet checkpoint given
+with ``--model PATH``. Videos (a file, a folder of frames or a printf pattern) are decoded and encoded through PyAV
+(see video.py): two decoded frames are held at a time, output times follow the input's timestamps, no frame is
+blended across a scene cut, audio is copied, rotation and sample aspect ratio are kept. Every output is written under
+a temporary name and moved into place when complete, so a failure or Ctrl-C never leaves a partial file. Bad input
+gets one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 from typing import List, Optional, Sequence
 
 import torch
 
 import frames
-from frames import UsageError, atomic_path
+import video
+from frames import UsageError
 from interpolator import load_interpolator, select_device
+from resources import configure_threads, return_freed_memory
+from video import SCENE_THRESHOLD
 
 EXAMPLE = Path(__file__).resolve().parent / 'example_img'
 
@@ -43,9 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
                                         'interpolator (default: weights/softsplat.pt if present, else classical)')
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default: cuda if available)')
     parser.add_argument('--fp16', action='store_true', help='half precision on CUDA (MainNet only)')
-    parser.add_argument('--video', metavar='IN', help='interpolate a whole video instead of a pair')
-    parser.add_argument('--factor', type=int, default=2, help='with --video: frame-rate multiplier >= 2 '
-                                                              '(default: 2)')
+    parser.add_argument('--threads', type=int, help='CPU threads for PyTorch and OpenCV (default: OMP_NUM_THREADS '
+                                                    'if set, else the cores this process may use)')
+    video = parser.add_argument_group('video')
+    video.add_argument('--video', metavar='IN', help='convert a whole video: a video file, a folder of frames or a '
+                                                     'printf pattern such as frames/%%05d.png')
+    rate = video.add_mutually_exclusive_group()
+    rate.add_argument('--factor', type=int, help='multiply the frame rate by this integer >= 2 (default: 2)')
+    rate.add_argument('--fps', metavar='R', help='output frame rate, e.g. 60, 59.94 or 24000/1001 (times follow the '
+                                                 'input\'s timestamps; the duration stays the same)')
+    video.add_argument('--input-fps', metavar='R', help='frame rate of a folder or pattern of frames (default: 25)')
+    video.add_argument('--scene-threshold', type=float, default=SCENE_THRESHOLD, metavar='X',
+                       help=f'scene-cut threshold on the colour-histogram distance of consecutive frames, in [0, 1]; '
+                            f'frames across a cut repeat the nearer side instead of blending (0: no detection; '
+                            f'default: {SCENE_THRESHOLD})')
+    video.add_argument('--codec', help='video encoder (default: libx264; libvpx-vp9 for .webm)')
+    video.add_argument('--crf', type=int, help='constant rate factor of the encoder (default: 18)')
+    video.add_argument('--pix-fmt', default='yuv420p', help='output pixel format (default: yuv420p, which players '
+                                                            'everywhere accept)')
     return parser
 
 
@@ -70,62 +90,89 @@ def run_pair(args: argparse.Namespace, model, device: torch.device) -> None:
         print(f'wrote {path}')
 
 
-def video_output(args: argparse.Namespace) -> Path:
-    """Check the video options before any work; return the output path."""
-    source = Path(args.video)
-    if not source.is_file():
-        raise UsageError(f'{source}: no such file')
-    if args.factor < 2:
-        raise UsageError(f'--factor must be at least 2, got {args.factor}')
-    out = Path(args.out or f'{source.stem}-x{args.factor}.mp4')
-    if out.suffix.lower() not in ('.mp4', '.mov', '.mkv', '.webm', '.avi'):
-        raise UsageError(f'--out {out}: use a video suffix such as .mp4')
-    return out
-
-
 @torch.no_grad()
 def run_video(args: argparse.Namespace, model, device: torch.device) -> None:
-    from moviepy import VideoFileClip  # noqa: PLC0415 - heavy import, only for videos
-    from moviepy.video.io.ffmpeg_writer import FFMPEG_VideoWriter  # noqa: PLC0415
     from tqdm import tqdm  # noqa: PLC0415
 
-    source, out = Path(args.video), video_output(args)
+    source = video.open_source(args.video, video.parse_rate(args.input_fps, '--input-fps') if args.input_fps else None)
     try:
-        clip = VideoFileClip(str(source))
-    except Exception as error:  # moviepy raises OSError, KeyError, IndexError... for unreadable files
-        raise UsageError(f'{source}: not a readable video ({str(error).strip().splitlines()[0]})') from None
-    times = [k / args.factor for k in range(1, args.factor)]
-    with clip, atomic_path(out) as temporary, tempfile.TemporaryDirectory() as scratch:
-        audio = Path(scratch) / 'audio.m4a'
-        has_audio = clip.audio is not None
-        if has_audio:
-            clip.audio.write_audiofile(str(audio), codec='aac', logger=None)
-        total = clip.n_frames if getattr(clip, 'n_frames', None) else int(round(clip.duration * clip.fps))
-        writer = FFMPEG_VideoWriter(str(temporary), clip.size, clip.fps * args.factor, codec='libx264',
-                                    audiofile=str(audio) if has_audio else None, audio_codec='aac',
-                                    pixel_format='yuv420p', ffmpeg_params=['-crf', '17'])
+        timeline = video.Timeline(source, factor=None if args.fps else (args.factor or 2),
+                                  fps=video.parse_rate(args.fps) if args.fps else None)
+        out = args.out or f'{source.path.stem}-x{args.factor or 2}.mp4'
+        sink = video.open_sink(out, source, timeline, video.EncodeOptions(args.codec, args.crf, args.pix_fmt))
         try:
-            previous = None
-            written = 0
-            for frame in tqdm(clip.iter_frames(dtype='uint8'), total=total, unit='frame', desc=source.name):
-                current = frames.to_tensor(frame, device)
-                if previous is not None:
-                    writer.write_frame(frames.to_uint8(previous))
-                    for result in model.interpolate(previous, current, times):
-                        writer.write_frame(frames.to_uint8(result))
-                previous = current
-                written += 1
-            if previous is None:
-                raise UsageError(f'{source}: the video has no frames')
-            for _ in range(args.factor):  # the last frame holds for a whole input frame, keeping the duration
-                writer.write_frame(frames.to_uint8(previous))
-        finally:
-            writer.close()
-    print(f'wrote {out} ({written} frames in, {written * args.factor} out, {clip.fps * args.factor:g} fps)')
+            frames_in, frames_out, cuts = convert(source, sink, timeline, model, device, args.scene_threshold,
+                                                  tqdm(total=source.expected, unit='frame', desc=source.path.name))
+            sink.finish()
+        except BaseException:
+            sink.abort()
+            raise
+    finally:
+        source.close()
+    for notice in sink.notices + getattr(source, 'notices', []):
+        print(notice, file=sys.stderr)
+    print(f'wrote {out}: {frames_in} frames in, {frames_out} out at {float(timeline.rate):.6g} fps'
+          f'{f", {cuts} scene cut(s) not blended across" if cuts else ""}')
+
+
+def convert(source: video.Source, sink, timeline: video.Timeline, model, device: torch.device, threshold: float,
+            progress) -> tuple:
+    """Stream ``source`` through the interpolator into ``sink``; returns (frames in, frames out, scene cuts).
+
+    Raises UsageError, before anything is finished, for a video of fewer than two frames or one that decodes to
+    fewer frames than its container declares.
+    """
+    previous, written, cuts = None, 0, 0
+    with progress:
+        for frame in source.frames():
+            progress.update(1)
+            if previous is not None:
+                plan = timeline.between(previous, frame)
+                cut = threshold > 0 and video.scene_score(previous.image, frame.image) > threshold
+                cuts += cut
+                times = sorted({t for _, t in plan if t > 0})
+                middle = {}
+                if times and not cut:
+                    results = model.interpolate(frames.to_tensor(previous.image, device),
+                                                frames.to_tensor(frame.image, device), times)
+                    middle = {t: frames.to_uint8(result) for t, result in zip(times, results)}
+                for pts, t in plan:
+                    if t == 0:
+                        image = previous.image
+                    elif cut:  # never blend two shots: the nearer side repeats
+                        image = previous.image if t < 0.5 else frame.image
+                    else:
+                        image = middle[t]
+                    sink.write(image, pts)
+                    written += 1
+            previous = frame
+    decoded = getattr(source, 'decoded', 0)
+    if previous is None:
+        raise UsageError(f'{source.path}: no frame could be decoded')
+    if decoded < 2:
+        raise UsageError(f'{source.path}: has only one frame; there is nothing to interpolate between')
+    source.check_complete()
+    pts_list, last_duration = timeline.tail(previous, source.end)
+    for k, pts in enumerate(pts_list):
+        sink.write(previous.image, pts, last_duration if k == len(pts_list) - 1 else 1)
+    return decoded, written + len(pts_list), cuts
 
 
 def run(args: argparse.Namespace) -> int:
     """The tool for parsed arguments; raises UsageError on bad input before writing anything."""
+    try:
+        configure_threads(args.threads)
+    except ValueError as error:
+        raise UsageError(f'--threads: {error}') from None
+    return_freed_memory()
+    if not 0.0 <= args.scene_threshold <= 1.0:
+        raise UsageError(f'--scene-threshold must lie in [0, 1], got {args.scene_threshold:g}')
+    if args.factor is not None and args.factor < 2:
+        raise UsageError(f'--factor must be at least 2, got {args.factor}')
+    video_only = [name for name in ('factor', 'fps', 'input_fps', 'codec', 'crf')
+                  if getattr(args, name) is not None]
+    if video_only and not args.video:
+        raise UsageError(f'--{video_only[0].replace("_", "-")} applies to --video')
     for t in args.time:
         if not 0.0 <= t <= 1.0:
             raise UsageError(f'--time values must lie in [0, 1], got {t:g}')
@@ -137,8 +184,6 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f'--time {first} and {args.time[index]} would both be written to {name}; give '
                                  f'each time once')
     device = select_device(args.device)
-    if args.video:
-        video_output(args)
     model = load_interpolator(args.model, device, fp16=args.fp16)
     if args.video:
         run_video(args, model, device)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -482,37 +482,52 @@ def splat_with_kernels(x: torch.Tensor, flow: torch.Tensor, metric: Optional[tor
 # PyTorch path
 # ---------------------------------------------------------------------------------------------------------------
 
-def _footprint(flow: torch.Tensor, valid: Optional[torch.Tensor], row_factor: Optional[torch.Tensor] = None
-               ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
-    """Targets and bilinear weights of the four corners of every source pixel, each ``[N, H * W]``.
+# Source pixels per pass of the PyTorch path (all samples together): the temporary index and weight planes scale
+# with this, not with the image, so a 3840 x 2160 frame needs a few hundred MB rather than several GB.
+CHUNK_PIXELS = 2 ** 20
 
-    Targets index a per-sample plane padded by one pixel on every side, ``(H + 2) * (W + 2)``: a corner outside the
-    image clamps into that border, which is discarded afterwards, so no corner needs a mask. Invalid sources
-    (``valid`` False; None means all are valid) are moved outside. ``row_factor`` ``[N, H, W]`` multiplies every
-    weight of a source. Weights keep their autograd link to ``flow``.
+
+def _corners(flow: torch.Tensor, valid: Optional[torch.Tensor], row_factor: Optional[torch.Tensor], top: int,
+             height: int) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    """Target and bilinear weight of each of the four corners of the source pixels in rows ``top ...`` of an image
+    ``height`` rows high, ``[N, rows * W]`` each, one corner at a time.
+
+    ``flow`` ``[N, 2, rows, W]``, ``valid`` and ``row_factor`` ``[N, rows, W]`` are those rows. Targets index a
+    per-sample plane padded by one pixel on every side, ``(height + 2) * (W + 2)``: a corner outside the image clamps
+    into that border, which is discarded afterwards, so no corner needs a mask. Invalid sources (``valid`` False;
+    None means all are valid) are moved outside. ``row_factor`` multiplies every weight of a source. Weights keep
+    their autograd link to ``flow`` (and ``row_factor``).
     """
-    n, _, h, w = flow.shape
+    n, _, rows, w = flow.shape
+    h = height
     gx = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w) + flow[:, 0]
-    gy = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1) + flow[:, 1]
+    gy = torch.arange(top, top + rows, dtype=flow.dtype, device=flow.device).view(1, rows, 1) + flow[:, 1]
     if valid is not None:
         outside = torch.tensor(-4.0, dtype=flow.dtype, device=flow.device)
         gx, gy = torch.where(valid, gx, outside), torch.where(valid, gy, outside)
     fx, fy = gx.detach().floor(), gy.detach().floor()
     ax, ay = gx - fx, gy - fy
-    x0 = fx.clamp_(-2, w).to(torch.int64)
-    y0 = fy.clamp_(-2, h).to(torch.int64)
+    del gx, gy
+    index = torch.int32 if (h + 2) * (w + 2) < 2 ** 31 else torch.int64
+    x0 = fx.clamp_(-2, w).to(index)
+    y0 = fy.clamp_(-2, h).to(index)
+    del fx, fy
     columns = (x0.clamp(min=-1).add_(1), x0.clamp_(max=w - 1).add_(2))  # padded columns of x0 and x0 + 1
-    rows = (y0.clamp(min=-1).add_(1).mul_(w + 2), y0.clamp_(max=h - 1).add_(2).mul_(w + 2))
-    wx = (1 - ax, ax)
-    wy = (1 - ay, ay) if row_factor is None else ((1 - ay) * row_factor, ay * row_factor)
-    targets = [(rows[dy] + columns[dx]).view(n, -1) for dy in (0, 1) for dx in (0, 1)]
-    weights = [(wy[dy] * wx[dx]).view(n, -1) for dy in (0, 1) for dx in (0, 1)]
-    return targets, weights
+    rows_ = (y0.clamp(min=-1).add_(1).mul_(w + 2), y0.clamp_(max=h - 1).add_(2).mul_(w + 2))
+    del x0, y0
+    for dy in (0, 1):
+        wy = 1 - ay if dy == 0 else ay
+        if row_factor is not None:
+            wy = wy * row_factor
+        for dx in (0, 1):
+            wx = 1 - ax if dx == 0 else ax
+            yield (rows_[dy] + columns[dx]).view(n, -1).to(torch.int64), (wy * wx).view(n, -1)
 
 
 def splat_torch(x: torch.Tensor, flow: torch.Tensor, metric: Optional[torch.Tensor],
                 kind: str) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
-    """Same contract as :func:`splat_with_kernels`, with PyTorch ops (one ``scatter_add_`` per corner)."""
+    """Same contract as :func:`splat_with_kernels`, with PyTorch ops (``scatter_add_`` per corner and channel, over
+    bands of at most ``CHUNK_PIXELS`` source pixels)."""
     n, c, h, w = x.shape
     # One reduction tells whether every flow (and metric) value is finite; only otherwise build the mask.
     probe = flow.detach().sum() + (metric.detach().sum() if metric is not None else 0)
@@ -527,44 +542,57 @@ def splat_torch(x: torch.Tensor, flow: torch.Tensor, metric: Optional[torch.Tens
     values = x.reshape(n, c, h * w)
     if kind != 'sum':
         values = torch.cat([values, values.new_ones((n, 1, h * w))], 1)
-    eps_scale = row_factor = None
-    per_target = False
+    eps_scale = row_factor = maxbuf = None
     if kind == 'linear':
         row_factor = z
     elif kind == 'soft':
         sample, fast = sample_shift(z, valid if valid is not None else torch.ones_like(z, dtype=torch.bool))
-        per_target = not bool(fast)
-        if not per_target:
+        if bool(fast):
             row_factor = torch.exp(z - sample.view(n, 1, 1))
             if valid is not None:  # dropped sources (z = 0 stands in) may lie far above the shift: e^(0 - S) = inf
                 row_factor = torch.where(valid, row_factor, torch.zeros_like(row_factor))
             eps_scale = torch.exp(-sample).view(n, 1, 1, 1)
-    targets, weights = _footprint(flow, valid, row_factor)
-    if per_target:
-        weights, eps_scale = _per_target_soft(z.reshape(n, -1), targets, weights, n, h, w)
+        else:
+            maxbuf = _target_maximum(z, flow, valid, h, w)
+            eps_scale = torch.exp(-maxbuf.view(n, 1, h + 2, w + 2)[:, :, 1:h + 1, 1:w + 1])
     planes = values.new_zeros((n, values.shape[1], (h + 2) * (w + 2)))
-    for target, weight in zip(targets, weights):
-        planes.scatter_add_(2, target.unsqueeze(1).expand_as(values), values * weight.unsqueeze(1))
+    for top, bottom in _bands(n, h, w):
+        band = slice(top * w, bottom * w)
+        part = (lambda t: None if t is None else t[:, top:bottom])
+        for target, weight in _corners(flow[:, :, top:bottom], part(valid), part(row_factor), top, h):
+            if maxbuf is not None:  # shifted by each target's largest metric (see corner_factor in CUDA_SOURCE)
+                zd = z[:, top:bottom].reshape(n, -1)
+                weight = weight * torch.exp(zd - torch.maximum(maxbuf.gather(1, target), zd.detach()))
+            # channel by channel: one [N, band] product at a time instead of [N, C, band]
+            for channel in range(values.shape[1]):
+                planes[:, channel].scatter_add_(1, target, values[:, channel, band] * weight)
+            del target, weight
     planes = planes.view(n, -1, h + 2, w + 2)[:, :, 1:h + 1, 1:w + 1]
     if kind == 'sum':
         return planes, None, None
     return planes[:, :c], planes[:, c:], eps_scale
 
 
-def _per_target_soft(z: torch.Tensor, targets: List[torch.Tensor], weights: List[torch.Tensor], n: int, h: int,
-                     w: int) -> Tuple[List[torch.Tensor], torch.Tensor]:
-    """Soft weights shifted by each target's largest metric (for metrics spanning more than MAX_SAMPLE_SPREAD)."""
+def _bands(n: int, h: int, w: int) -> List[Tuple[int, int]]:
+    """Row ranges covering the image with at most CHUNK_PIXELS source pixels each (at least one row)."""
+    step = max(1, CHUNK_PIXELS // max(1, n * w))
+    return [(top, min(h, top + step)) for top in range(0, h, step)]
+
+
+@torch.no_grad()
+def _target_maximum(z: torch.Tensor, flow: torch.Tensor, valid: Optional[torch.Tensor], h: int, w: int
+                    ) -> torch.Tensor:
+    """``[N, (H + 2) * (W + 2)]``: per target, the largest metric among the sources reaching it with a positive
+    weight (soft mode when the metrics span more than MAX_SAMPLE_SPREAD), -inf where none does."""
+    n = z.shape[0]
     zd = z.detach()
-    with torch.no_grad():
-        maxbuf = zd.new_full((n, (h + 2) * (w + 2)), float('-inf'))
-        for target, weight in zip(targets, weights):
-            maxbuf.scatter_reduce_(1, target, torch.where(weight > 0, zd, float('-inf')), 'amax')
-    shifted = []
-    for target, weight in zip(targets, weights):
-        m = maxbuf.gather(1, target)
-        shifted.append(weight * torch.exp(z - torch.maximum(m, zd)))  # see corner_factor in CUDA_SOURCE
-    eps_scale = torch.exp(-maxbuf.view(n, 1, h + 2, w + 2)[:, :, 1:h + 1, 1:w + 1])
-    return shifted, eps_scale
+    maxbuf = zd.new_full((n, (h + 2) * (w + 2)), float('-inf'))
+    for top, bottom in _bands(n, h, w):
+        part = None if valid is None else valid[:, top:bottom]
+        band = zd[:, top:bottom].reshape(n, -1)
+        for target, weight in _corners(flow[:, :, top:bottom].detach(), part, None, top, h):
+            maxbuf.scatter_reduce_(1, target, torch.where(weight > 0, band, float('-inf')), 'amax')
+    return maxbuf
 
 
 # ---------------------------------------------------------------------------------------------------------------

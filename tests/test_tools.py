@@ -1,0 +1,70 @@
+"""The helper tools: the training-curve plot, the scene-cut measurement and the video benchmark (a smoke run)."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import frames
+from images import texture
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / 'tools'))
+
+import measure_scene_cuts  # noqa: E402
+import plot_training  # noqa: E402
+
+
+def test_plot_training_draws_loss_and_validation_with_the_classical_line(tmp_path, capsys):
+    log = tmp_path / 'log.jsonl'
+    records = [{'step': 0, 'val_psnr': 25.0, 'val_classical_psnr': 25.0}]
+    records += [{'step': s, 'loss': -6 - 0.001 * s} for s in range(1, 121)]
+    records += [{'step': 60, 'val_psnr': 25.1}, {'step': 120, 'val_psnr': 25.2}]
+    log.write_text(''.join(json.dumps(r) + '\n' for r in records))
+    out = tmp_path / 'curve.png'
+    assert plot_training.main([str(log), '--out', str(out), '--smooth', '10']) == 0
+    image = frames.read_image(out)
+    assert image.shape[0] > 200 and image.shape[1] > 500
+    assert image.std() > 10  # something is drawn
+    assert plot_training.main([str(tmp_path / 'absent.jsonl'), '--out', str(out)]) == 2
+    log.write_text('{"step": 1, "loss": 0.5}\nnot json\n')
+    assert plot_training.main([str(log), '--out', str(tmp_path / 'other.png')]) == 2
+    err = capsys.readouterr().err
+    assert 'no such log file' in err and 'log.jsonl:2: not a JSON line' in err
+    assert not (tmp_path / 'other.png').exists()
+
+
+def test_measure_scene_cuts_finds_the_gap_between_motion_and_cuts(tmp_path, capsys):
+    base = texture(48, 80, seed=1)
+    looks = (base, 255 - base, np.ascontiguousarray(base[..., ::-1] // 3))  # each shot in its own colours
+    for k, image in enumerate(looks):
+        shot = tmp_path / 'shots' / f'shot{k}'
+        shot.mkdir(parents=True)
+        for step in range(4):  # panning 2 px per frame
+            frames.write_image(shot / f'{step:03d}.png', np.ascontiguousarray(image[:, 2 * step:2 * step + 64]))
+    result = measure_scene_cuts.measure(tmp_path / 'shots')
+    assert len(result['cuts']) == 6 and len(result['within']) == 9
+    assert result['gap'][0] < result['gap'][1] and result['middle'] is not None
+    assert measure_scene_cuts.main([str(tmp_path / 'shots')]) == 0
+    assert 'its middle' in capsys.readouterr().out
+    assert measure_scene_cuts.main([str(tmp_path / 'shots' / 'shot0')]) == 2
+
+
+def test_video_benchmark_runs_both_tools(tmp_path):
+    import benchmark_video
+    out = tmp_path / 'bench.json'
+    assert benchmark_video.main(['--frames', '3', '--sizes', '64x48', '--repeats', '1', '--model', 'classical',
+                                 '--threads', '1', '--json', str(out)]) == 0
+    row, = json.loads(out.read_text())['rows']
+    assert row['size'] == '64x48' and row['ours_frames'] == 5
+    assert row['ours_s_per_frame'] > 0 and row['minterpolate_s_per_frame'] > 0
+    assert benchmark_video.main(['--sizes', '64by48']) == 2
+
+
+@pytest.mark.parametrize('tool', ['plot_training.py', 'measure_scene_cuts.py'])
+def test_tools_have_help(tool):
+    import subprocess
+    result = subprocess.run([sys.executable, str(REPO / 'tools' / tool), '--help'], capture_output=True, text=True)
+    assert result.returncode == 0 and 'usage' in result.stdout
