@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--one', default=str(EXAMPLE / 'one.png'), help='first frame (default: example_img/one.png)')
     parser.add_argument('--two', default=str(EXAMPLE / 'two.png'), help='second frame (default: example_img/two.png)')
     parser.add_argument('--out', help='output image (default: out.png) or, with --video, output video '
-                                      '(default: <input name>-x<factor>.mp4 in the current folder)')
+                                      '(default: <input name>-x<factor>.mp4 or <input name>-<fps>fps.mp4 in the '
+                                      'current folder), or a folder (existing, or ending in /) for numbered frames')
     parser.add_argument('--time', type=float, nargs='+', default=[0.5], metavar='T',
                         help='time(s) in [0, 1] between the frames (default: 0.5); with several, the outputs are '
                              'named <out>-t<T><suffix>')
@@ -98,7 +99,8 @@ def run_video(args: argparse.Namespace, model, device: torch.device) -> None:
     try:
         timeline = video.Timeline(source, factor=None if args.fps else (args.factor or 2),
                                   fps=video.parse_rate(args.fps) if args.fps else None)
-        out = args.out or f'{source.path.stem}-x{args.factor or 2}.mp4'
+        out = args.out or (f'{source.path.stem}-{args.fps.replace("/", "_")}fps.mp4' if args.fps else
+                           f'{source.path.stem}-x{args.factor or 2}.mp4')
         sink = video.open_sink(out, source, timeline, video.EncodeOptions(args.codec, args.crf, args.pix_fmt))
         try:
             frames_in, frames_out, cuts = convert(source, sink, timeline, model, device, args.scene_threshold,
@@ -109,7 +111,7 @@ def run_video(args: argparse.Namespace, model, device: torch.device) -> None:
             raise
     finally:
         source.close()
-    for notice in sink.notices + getattr(source, 'notices', []):
+    for notice in source.notices + sink.notices:
         print(notice, file=sys.stderr)
     print(f'wrote {out}: {frames_in} frames in, {frames_out} out at {float(timeline.rate):.6g} fps'
           f'{f", {cuts} scene cut(s) not blended across" if cuts else ""}')
@@ -146,7 +148,7 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
                     sink.write(image, pts)
                     written += 1
             previous = frame
-    decoded = getattr(source, 'decoded', 0)
+    decoded = source.decoded
     if previous is None:
         raise UsageError(f'{source.path}: no frame could be decoded')
     if decoded < 2:

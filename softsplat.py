@@ -556,6 +556,9 @@ def splat_torch(x: torch.Tensor, flow: torch.Tensor, metric: Optional[torch.Tens
             maxbuf = _target_maximum(z, flow, valid, h, w)
             eps_scale = torch.exp(-maxbuf.view(n, 1, h + 2, w + 2)[:, :, 1:h + 1, 1:w + 1])
     planes = values.new_zeros((n, values.shape[1], (h + 2) * (w + 2)))
+    # Without autograd, channel by channel: one [N, band] product at a time instead of [N, C, band] (4K frames).
+    # With it, all channels at once: in-place writes into views of `planes` would make every backward step copy it.
+    by_channel = not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, flow, metric)))
     for top, bottom in _bands(n, h, w):
         band = slice(top * w, bottom * w)
         part = (lambda t: None if t is None else t[:, top:bottom])
@@ -563,9 +566,12 @@ def splat_torch(x: torch.Tensor, flow: torch.Tensor, metric: Optional[torch.Tens
             if maxbuf is not None:  # shifted by each target's largest metric (see corner_factor in CUDA_SOURCE)
                 zd = z[:, top:bottom].reshape(n, -1)
                 weight = weight * torch.exp(zd - torch.maximum(maxbuf.gather(1, target), zd.detach()))
-            # channel by channel: one [N, band] product at a time instead of [N, C, band]
-            for channel in range(values.shape[1]):
-                planes[:, channel].scatter_add_(1, target, values[:, channel, band] * weight)
+            if by_channel:
+                for channel in range(values.shape[1]):
+                    planes[:, channel].scatter_add_(1, target, values[:, channel, band] * weight)
+            else:
+                planes.scatter_add_(2, target.unsqueeze(1).expand(-1, values.shape[1], -1),
+                                    values[:, :, band] * weight.unsqueeze(1))
             del target, weight
     planes = planes.view(n, -1, h + 2, w + 2)[:, :, 1:h + 1, 1:w + 1]
     if kind == 'sum':

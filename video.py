@@ -114,6 +114,8 @@ class Source:
     color_range: int = 1            # 1: limited ("MPEG"), 2: full ("JPEG")
     audio: List[AudioStream] = field(default_factory=list)
     other_streams: int = 0          # subtitles, data: not carried over
+    decoded: int = 0                # frames yielded by frames() so far
+    notices: List[str] = field(default_factory=list)  # one-line remarks for the user
 
     def frames(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -211,9 +213,8 @@ class VideoFileSource(Source):
             image = self._rgb(frame)
             duration = Fraction(frame.duration) * self.time_base if frame.duration else default_duration
             self.end = pts * self.time_base + duration
-            yield Frame(image=image, time=pts * self.time_base, pts=pts, index=index)
-            previous_pts, index = pts, index + 1
-        self.decoded = index
+            previous_pts, index, self.decoded = pts, index + 1, index + 1
+            yield Frame(image=image, time=pts * self.time_base, pts=pts, index=index - 1)
 
     def check_complete(self) -> None:
         """Raise UsageError when decoding stopped short of what the container declares: fewer frames than its index
@@ -283,7 +284,8 @@ class ImageSequence(Source):
         height, width = read_image(files[0]).shape[:2]
         source = cls(path=path, width=width, height=height, rate=rate, time_base=1 / rate, expected=len(files))
         source.files = files
-        source.defaulted_rate = input_fps is None
+        if input_fps is None:
+            source.notices.append(f'{path}: frames timed at {DEFAULT_SEQUENCE_FPS} fps (--input-fps sets another rate)')
         return source
 
     def frames(self) -> Iterator[Frame]:
@@ -292,9 +294,8 @@ class ImageSequence(Source):
             if image.shape[:2] != (self.height, self.width):
                 raise UsageError(f'{path}: {image.shape[1]}x{image.shape[0]} differs from the first frame '
                                  f'({self.width}x{self.height})')
-            self.end = (index + 1) * self.time_base
+            self.end, self.decoded = (index + 1) * self.time_base, index + 1
             yield Frame(image=image, time=index * self.time_base, pts=index, index=index)
-        self.decoded = len(self.files)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -444,3 +444,20 @@ def test_banded_pytorch_path_equals_one_pass(monkeypatch, mode, metric_scale):
         assert len(ss._bands(2, 9, 7)) == -(-9 // rows)
         for mine, reference in zip(run(), whole):
             torch.testing.assert_close(mine, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_pytorch_path_graph_has_no_view_copies():
+    """Under autograd the PyTorch path must not write into views of its accumulator: every such write becomes a
+    CopySlices node that copies the whole accumulator in the backward pass (13x slower at [4, 64, 256, 448])."""
+    x, flow, metric = make_inputs(n=2, c=5, h=6, w=7, dtype=torch.float32)
+    x.requires_grad_()
+    out = softsplat(x, flow, metric, 'soft', backend='torch')
+    seen, stack = set(), [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        assert type(node).__name__ != 'CopySlices', 'in-place write into a view inside the graph'
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    assert len(seen) > 3

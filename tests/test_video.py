@@ -144,11 +144,11 @@ def test_scene_cut_is_never_blended(tmp_path):
 
 # ------------------------------------------------------------------------------------------- streams kept -----
 
-def test_audio_is_copied_unchanged_into_mp4_and_mkv(tmp_path):
+def test_audio_is_copied_unchanged_into_mp4_mkv_and_mov(tmp_path):
     source = clip(tmp_path / 'surround.mp4', seconds=1, audio='5.1')
     with av.open(str(source)) as container:
         original = [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size][:20]
-    for suffix in ('.mp4', '.mkv'):
+    for suffix in ('.mp4', '.mkv', '.mov'):
         out = tmp_path / f'out{suffix}'
         assert run('--video', source, '--out', out) == 0
         assert info(out)['audio'] == [('aac', 6, 44100)]
