@@ -7,7 +7,7 @@ interpolation error (IE). The paper reports 38.42 dB PSNR for its trained model 
 
 Examples::
 
-    python benchmark_middlebury.py --data ../shared/data/middlebury                 # weights/softsplat.pt or classical
+    python benchmark_middlebury.py --data ../shared/data/middlebury                 # the default interpolator
     python benchmark_middlebury.py --data middlebury --model classical --json out.json
     python benchmark_middlebury.py --data middlebury --model weights/softsplat.pt --device cuda
 
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                              'frame10i11.png (default: ./middlebury)')
     parser.add_argument('--model', default=None, metavar='PATH|classical',
                         help=f'a MainNet checkpoint, or "{CLASSICAL}" for the training-free interpolator '
-                             f'(default: weights/softsplat.pt if it exists, else {CLASSICAL})')
+                             f'(default: the tools\' default, {CLASSICAL} until weights/softsplat.pt beats it)')
     parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'),
                         help='where to run (default: auto = CUDA if available, else CPU)')
     parser.add_argument('--fp16', action='store_true',

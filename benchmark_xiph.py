@@ -603,8 +603,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument('--categories', nargs='+', choices=CATEGORIES, default=list(CATEGORIES),
                         help='which categories to run (default: both)')
     parser.add_argument('--model', default=None, metavar='PATH|classical',
-                        help='MainNet checkpoint or "classical"; default: weights/softsplat.pt if present, else '
-                             'the classical interpolator')
+                        help='MainNet checkpoint or "classical"; default: the tools\' default (classical until '
+                             'weights/softsplat.pt beats it)')
     parser.add_argument('--device', default='auto', help='auto (CUDA if available), cpu or cuda[:N]')
     parser.add_argument('--fp16', action='store_true', help='float16 autocast (trained model on CUDA only)')
     parser.add_argument('--matrix', choices=sorted(MATRICES), default='bt601',
