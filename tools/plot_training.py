@@ -66,6 +66,7 @@ def plot(records: List[Dict[str, float]], out: Path, smooth: int = 50, title: Op
         right.plot(steps, values, 'o-', color='C1', markersize=3, label='learned model')
     if baselines:
         right.axhline(baselines[-1], color='C2', linestyle='--', label=f'classical ({baselines[-1]:.2f} dB)')
+    right.ticklabel_format(axis='y', useOffset=False)
     right.set_xlabel('step')
     right.set_ylabel('validation PSNR (dB)')
     right.legend()
