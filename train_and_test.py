@@ -52,10 +52,10 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 import frames
 import metrics
 from checkpoints import load_checkpoint
-from classical import DisParameters, dis_flows
+from classical import ClassicalInterpolator, DisParameters, dis_flows
 from frames import Interrupted, UsageError, atomic_path
 from interpolator import select_device
-from losses import LOSSES
+from losses import LOSSES, REFERENCE_LOSSES
 from main_net import MainNet
 
 LIST_FILES = {'train': 'tri_trainlist.txt', 'test': 'tri_testlist.txt'}
@@ -101,7 +101,8 @@ class TripletDataset(Dataset):
 
     With ``flows`` (DIS settings), items also carry both DIS flows of the pair, ``flow_01`` and ``flow_10``
     (``[2, H, W]`` float32, pixels), computed once on the whole frames and cached in
-    ``ROOT/flow_cache/<settings>/<name>.npy``; crops, flips and temporal reversal transform frames and flows together.
+    ``ROOT/flow_cache/<settings>/<name>.npy`` (crops, flips and temporal reversal transform frames and flows
+    together), and the classical interpolator's MSE on the whole middle frame (a scalar, the ``relmse`` reference).
 
     Items are addressed by ``(index, epoch)`` (see :class:`EpochTagged`) so that augmentation is drawn from a
     generator seeded by ``(seed, epoch, index)``: identical across worker counts, processes and resumed runs.
@@ -128,27 +129,35 @@ class TripletDataset(Dataset):
     def cached_flows(self, index: int, images: Sequence[np.ndarray]) -> np.ndarray:
         """``[H, W, 4]`` float32: F0->1 (x, y) then F1->0 (x, y) of frames one and three, cached on disk."""
         path = self.flow_path(index)
-        if path.is_file():
-            try:
-                flows = np.load(path)
-                if flows.shape == images[0].shape[:2] + (4,):
-                    return flows
-            except (OSError, ValueError):
-                pass  # a damaged cache entry is computed again
-        one, two = frames.to_tensor(images[0]), frames.to_tensor(images[2])
-        forward, backward = dis_flows(one, two, self.flows)
-        flows = torch.cat([forward, backward], 1)[0].permute(1, 2, 0).contiguous().numpy()
-        with atomic_path(path) as temporary:
-            with open(temporary, 'wb') as handle:
-                np.save(handle, flows)
+        flows = _load_array(path, images[0].shape[:2] + (4,))
+        if flows is None:
+            one, two = frames.to_tensor(images[0]), frames.to_tensor(images[2])
+            forward, backward = dis_flows(one, two, self.flows)
+            flows = torch.cat([forward, backward], 1)[0].permute(1, 2, 0).contiguous().numpy()
+            _save_array(path, flows)
         return flows
+
+    def reference_mse(self, index: int, images: Sequence[np.ndarray], flows: np.ndarray) -> float:
+        """The classical interpolator's MSE on the whole middle frame (the ``relmse`` loss's reference), cached."""
+        path = self.flow_path(index).with_suffix('.classical-mse.npy')
+        cached = _load_array(path, (1,))
+        if cached is not None:
+            return float(cached[0])
+        one, middle, two = (frames.to_tensor(image) for image in images[:3])
+        flow = torch.from_numpy(flows).permute(2, 0, 1).unsqueeze(0)
+        guess = ClassicalInterpolator().synthesize(one, two, flow[:, :2], flow[:, 2:], [0.5])[0]
+        mse = max(float((frames.to_tensor(frames.to_uint8(guess)) - middle).square().mean()), 1e-8)
+        _save_array(path, np.array([mse], np.float32))
+        return mse
 
     def __getitem__(self, key) -> Tuple[torch.Tensor, ...]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         root, name = self.items[index]
         images = [frames.read_image(path) for path in triplet_paths(root, name)]
+        reference = None
         if self.flows is not None:
             images.append(self.cached_flows(index, images))
+            reference = self.reference_mse(index, images, images[3])
         rng = np.random.default_rng([self.seed, epoch, index])
         if self.crop is not None:
             height, width = images[0].shape[:2]
@@ -173,8 +182,25 @@ class TripletDataset(Dataset):
         tensors = tuple(frames.to_tensor(image)[0] for image in images[:3])
         if self.flows is not None:
             flows = torch.from_numpy(np.ascontiguousarray(images[3])).permute(2, 0, 1).contiguous()
-            tensors += (flows[:2], flows[2:])
+            tensors += (flows[:2], flows[2:], torch.tensor(reference, dtype=torch.float32))
         return tensors
+
+
+def _load_array(path: Path, shape: Tuple[int, ...]) -> Optional[np.ndarray]:
+    """A cached array of the expected shape, or None (missing or damaged: computed again)."""
+    if not path.is_file():
+        return None
+    try:
+        array = np.load(path)
+    except (OSError, ValueError):
+        return None
+    return array if array.shape == shape else None
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as temporary:
+        with open(temporary, 'wb') as handle:
+            np.save(handle, array)
 
 
 class EpochTagged(Sampler):
@@ -353,8 +379,8 @@ def evaluate(interpolate: Callable[..., torch.Tensor], dataset: TripletDataset, 
     for index in items:
         if stop():
             break
-        one, middle, two, *flows = (t.unsqueeze(0).to(device) for t in dataset[index])
-        prediction = interpolate(one, two, tuple(flows) if flows else None)
+        one, middle, two, *extra = (t.unsqueeze(0).to(device) for t in dataset[index])
+        prediction = interpolate(one, two, tuple(extra[:2]) if extra else None)
         truth, guess = frames.to_uint8(middle), frames.to_uint8(prediction)
         psnrs.append(metrics.psnr(guess, truth))
         ssims.append(metrics.ssim(guess, truth))
@@ -493,11 +519,14 @@ class Trainer:
                 temporary.write_text(''.join(line + '\n' for line in kept))
 
     def train_step(self, batch) -> float:
-        one, middle, two, *flows = (t.to(self.runtime.device, non_blocking=True) for t in batch)
+        one, middle, two, *extra = (t.to(self.runtime.device, non_blocking=True) for t in batch)
         self.wrapped.train()
         with torch.autocast(self.runtime.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            prediction = self.wrapped(one, two, 0.5, tuple(flows) if flows else None)
-            loss = self.loss_fn(prediction.float(), middle)
+            prediction = self.wrapped(one, two, 0.5, tuple(extra[:2]) if extra else None)
+            if self.args.loss in REFERENCE_LOSSES:
+                loss = self.loss_fn(prediction.float(), middle, extra[2])
+            else:
+                loss = self.loss_fn(prediction.float(), middle)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -625,6 +654,7 @@ def run_benchmark(args: argparse.Namespace, runtime: Runtime) -> int:
     batch = [torch.rand(args.batch_size, 3, args.crop, args.crop, generator=generator) for _ in range(3)]
     if args.flow == 'dis':  # training reads cached flows: time the network only
         batch += [4 * torch.randn(args.batch_size, 2, args.crop, args.crop, generator=generator) for _ in range(2)]
+        batch.append(torch.full((args.batch_size,), 1e-3))
     for _ in range(2):
         trainer.train_step(batch)
     if runtime.device.type == 'cuda':
@@ -695,7 +725,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='learning-rate schedule over --steps (default: cosine down to lr/100)')
     parser.add_argument('--loss', choices=sorted(LOSSES), default='lap',
                         help='lap: the Laplacian-pyramid L1 loss the paper trains with (default); l1: plain L1; '
-                             'logmse: per-sample log MSE (-PSNR)')
+                             'logmse: per-sample log MSE (-PSNR); relmse: MSE relative to the classical '
+                             'interpolator\'s on the whole frame (with --flow dis)')
     parser.add_argument('--metric', choices=['unet', 'brightness'], default='unet',
                         help='importance metric of a new model (default: unet, the refined one)')
     parser.add_argument('--flow', choices=['pwc', 'dis'], default='pwc',
@@ -753,6 +784,9 @@ def validate_args(args: argparse.Namespace, argv: Sequence[str]) -> None:
         raise UsageError('--ema must lie in [0, 1)')
     if args.checkpoint_minutes < 0:
         raise UsageError('--checkpoint-minutes must not be negative')
+    if args.loss in REFERENCE_LOSSES and args.flow != 'dis':
+        raise UsageError(f'--loss {args.loss} needs --flow dis (its reference, the classical interpolator\'s error, '
+                         f'is computed from the cached DIS flows)')
     if args.benchmark == 0 and args.data is None:
         raise UsageError('--data DIR is required (the triplet root), except with --benchmark')
     for folder in (args.data or []) + ([args.val_data] if args.val_data else []):

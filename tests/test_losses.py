@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from losses import l1_loss, laplacian_loss, laplacian_terms, log_mse_loss
+from losses import l1_loss, laplacian_loss, laplacian_terms, log_mse_loss, relative_mse_loss
 
 
 def checkerboard(h, w, amplitude):
@@ -62,3 +62,16 @@ def test_losses_refuse_mismatched_shapes(loss):
     a = torch.rand(1, 3, 16, 16)
     with pytest.raises(ValueError, match='same shape'):
         loss(a, a[:, :, :8])
+
+
+def test_relative_mse_divides_each_sample_by_its_reference():
+    truth = torch.zeros(2, 3, 8, 8)
+    prediction = truth.clone()
+    prediction[0] += 0.1   # MSE 1e-2
+    prediction[1] += 0.01  # MSE 1e-4
+    reference = torch.tensor([1e-2, 1e-3])
+    assert relative_mse_loss(prediction, truth, reference).item() == pytest.approx((1.0 + 0.1) / 2, rel=1e-5)
+    prediction.requires_grad_()
+    relative_mse_loss(prediction, truth, reference).backward()
+    # the gradient weighs each sample's error by 1 / reference: here 1/1e-2 vs 1/1e-3 on errors 0.1 and 0.01
+    assert prediction.grad[0].abs().mean().item() == pytest.approx(prediction.grad[1].abs().mean().item(), rel=1e-4)

@@ -192,6 +192,7 @@ def test_test_mode_prints_a_table(dataset, tmp_path, capsys):
     (['--resume', '/nonexistent.pt'], '--resume'),
     (['--crop', '512', '--batch-size', '2'], '--crop 512 is larger than the frames'),
     (['--batch-size', '64'], 'fewer than one batch'),
+    (['--loss', 'relmse'], '--loss relmse needs --flow dis'),
 ])
 def test_errors(dataset, tmp_path, capsys, extra, message):
     args = ['--data', str(dataset), '--out', str(tmp_path / 'e'), '--workers', '0', '--steps', '1', '--crop', '64',
@@ -249,7 +250,7 @@ def test_cached_flows_follow_crops_flips_and_reversal(tmp_path):
     assert not data.flow_path(0).exists()
     seen = set()
     for epoch in range(16):
-        one, middle, two, flow_01, flow_10 = data[(0, epoch)]
+        one, middle, two, flow_01, flow_10, reference = data[(0, epoch)]
         assert flow_01.shape == flow_10.shape == (2, 64, 64)
         inner = (slice(None), slice(8, -8), slice(8, -8))
         mean = flow_01[inner].mean((1, 2))
@@ -266,6 +267,12 @@ def test_cached_flows_follow_crops_flips_and_reversal(tmp_path):
     assert torch.equal(plain[0][3], torch.from_numpy(cached[..., :2]).permute(2, 0, 1))
     other = tat.TripletDataset(dataset, 'train', crop=None, augment=False, flows=DisParameters(patch_stride=4))
     assert other.flow_path(0) != data.flow_path(0)  # other DIS settings, another cache
+    # the relmse reference: the classical interpolator's 8-bit MSE on the whole middle frame, the same every epoch
+    from classical import ClassicalInterpolator
+    one, middle, two = (t[None] for t in plain[0][:3])
+    guess = frames.to_tensor(frames.to_uint8(ClassicalInterpolator().interpolate(one, two, [0.5])[0]))
+    assert plain[0][5].item() == pytest.approx((guess - middle).square().mean().item(), rel=1e-4)
+    assert reference.item() == plain[0][5].item()
 
 
 def test_several_roots_and_a_separate_validation_root(tmp_path):
