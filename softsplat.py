@@ -485,6 +485,7 @@ def splat_with_kernels(x: torch.Tensor, flow: torch.Tensor, metric: Optional[tor
 # Source pixels per pass of the PyTorch path (all samples together): the temporary index and weight planes scale
 # with this, not with the image, so a 3840 x 2160 frame needs a few hundred MB rather than several GB.
 CHUNK_PIXELS = 2 ** 20
+BY_CHANNEL_ELEMENTS = 2 ** 24  # inputs above this many elements scatter one channel at a time (without autograd)
 
 
 def _corners(flow: torch.Tensor, valid: Optional[torch.Tensor], row_factor: Optional[torch.Tensor], top: int,
@@ -556,9 +557,11 @@ def splat_torch(x: torch.Tensor, flow: torch.Tensor, metric: Optional[torch.Tens
             maxbuf = _target_maximum(z, flow, valid, h, w)
             eps_scale = torch.exp(-maxbuf.view(n, 1, h + 2, w + 2)[:, :, 1:h + 1, 1:w + 1])
     planes = values.new_zeros((n, values.shape[1], (h + 2) * (w + 2)))
-    # Without autograd, channel by channel: one [N, band] product at a time instead of [N, C, band] (4K frames).
-    # With it, all channels at once: in-place writes into views of `planes` would make every backward step copy it.
-    by_channel = not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, flow, metric)))
+    # Large inputs without autograd go channel by channel: one [N, band] product at a time instead of [N, C, band]
+    # (4K frames). Otherwise all channels at once, which is faster, and under autograd necessary: in-place writes
+    # into views of `planes` would make every backward step copy it.
+    by_channel = values.numel() > BY_CHANNEL_ELEMENTS and not (
+        torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, flow, metric)))
     for top, bottom in _bands(n, h, w):
         band = slice(top * w, bottom * w)
         part = (lambda t: None if t is None else t[:, top:bottom])

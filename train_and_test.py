@@ -217,13 +217,18 @@ class EpochTagged(Sampler):
         return max(0, len(self.base) - self.skip)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _worker_init(_: int) -> None:
     cv2.setNumThreads(0)  # the loader's processes are the parallelism; OpenCV's threads would oversubscribe
     torch.set_num_threads(1)
     # Ctrl-C (and a SIGTERM sent to the whole group, as pkill -f or a service manager does) also reaches the
-    # workers: the main process saves a checkpoint and then stops them itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # workers: the main process saves a checkpoint and then stops them itself. The workers start with these
+    # signals blocked (see Trainer.batches), so none can kill one before it ignores them.
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -544,6 +549,17 @@ class Trainer:
                           pin_memory=self.runtime.device.type == 'cuda',
                           persistent_workers=False)
 
+    def batches(self, dataset: TripletDataset, epoch: int, skip: int) -> Iterator:
+        """The epoch's batches; its worker processes are started with the stop signals blocked (they inherit the
+        mask and ignore the signals in _worker_init), so a signal to the whole group during their start cannot kill
+        one."""
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            iterator = iter(self.loader(dataset, epoch, skip))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        return iterator
+
     def validate(self, dataset: TripletDataset) -> Dict[str, float]:
         model = self.evaluated
         model.eval()
@@ -596,7 +612,7 @@ class Trainer:
         began, done, saved = time.perf_counter(), 0, time.monotonic()
         while self.step < args.steps and not self.stop():
             epoch, within = divmod(self.step, per_epoch)
-            for batch in self.loader(train, epoch, within * args.batch_size):
+            for batch in self.batches(train, epoch, within * args.batch_size):
                 if self.stop():
                     break
                 self.set_flow_frozen(self.step < self.freeze_steps)

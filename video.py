@@ -282,7 +282,8 @@ class ImageSequence(Source):
     def _make(cls, path: Path, files: List[Path], input_fps: Optional[Fraction]) -> 'ImageSequence':
         rate = input_fps or DEFAULT_SEQUENCE_FPS
         height, width = read_image(files[0]).shape[:2]
-        source = cls(path=path, width=width, height=height, rate=rate, time_base=1 / rate, expected=len(files))
+        source = cls(path=path, width=width, height=height, rate=rate, time_base=1 / rate, expected=len(files),
+                     colorspace=1 if height >= 720 else 5)  # how an encoder will tag RGB frames of that size
         source.files = files
         if input_fps is None:
             source.notices.append(f'{path}: frames timed at {DEFAULT_SEQUENCE_FPS} fps (--input-fps sets another rate)')
