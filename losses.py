@@ -9,10 +9,10 @@ count so that the value does not depend on the crop size; the levels' relative w
 
 Alternatives: plain L1; ``logmse``, the per-sample log of the mean squared error (i.e. -PSNR up to a constant),
 averaged over the batch; and ``relmse``, each crop's squared error relative to the classical interpolator's error on
-its whole frame (see :func:`relative_mse_loss`). A correction network whose last layer starts at zero (our DIS-flow model starts
-from the training-free result) learned with the latter and not with the Laplacian loss in a CPU prototype
-(``../shared/notes/cpu-training.md``): its gradient is scaled by 1 / MSE per sample, so nearly-right samples still
-pull.
+its whole frame (see :func:`relative_mse_loss`). For a correction network whose last layer starts at zero (our
+DIS-flow model starts from the training-free result), a CPU prototype (``../shared/notes/cpu-training.md``) learned
+with ``logmse`` and not with the Laplacian loss: its gradient is scaled by 1 / MSE per sample, so nearly-right
+samples still pull.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ PYRAMID_CHANNELS = (32, 64, 96)
 METRIC_LIMIT = 20.0  # the published demo's clip of the importance metric
 FLOWS = ('pwc', 'dis')
 
+
 @dataclass
 class MainNetConfig:
     """What a checkpoint needs to rebuild the network.

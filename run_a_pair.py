@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='time(s) in [0, 1] between the frames (default: 0.5); with several, the outputs are '
                              'named <out>-t<T><suffix>')
     parser.add_argument('--model', help='MainNet checkpoint PATH, or "classical" for the training-free '
-                                        'interpolator (default: classical until weights/softsplat.pt beats it; see weights/README.md)')
+                                        'interpolator (default: classical until weights/softsplat.pt beats it; '
+                                        'see weights/README.md)')
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda or cuda:N (default: cuda if available)')
     parser.add_argument('--fp16', action='store_true', help='half precision on CUDA (MainNet only)')
     parser.add_argument('--threads', type=int, help='CPU threads for PyTorch and OpenCV (default: OMP_NUM_THREADS '

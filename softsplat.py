@@ -17,8 +17,9 @@ Why this file differs from the published operator, while keeping its interface a
   which equals it exactly for any shift S. S is the sample's largest metric when the sample's metrics span at most
   40 (one exponential per source, nothing can underflow), else the largest metric among the sources reaching each
   target with a positive weight. Metrics of any finite size (+-5000) give the exact, finite value, holes (targets
-  no source reaches) exactly 0 even where e^-S underflows: callers need not clip Z. As in the published operator, ``-zeroeps`` is invariant to adding a constant to Z and ``-addeps`` is not
-  (the 1e-7 is absolute). Since the value does not depend on S, holding S fixed gives the exact gradient.
+  no source reaches) exactly 0 even where e^-S underflows: callers need not clip Z. As in the published operator,
+  ``-zeroeps`` is invariant to adding a constant to Z and ``-addeps`` is not (the 1e-7 is absolute). Since the
+  value does not depend on S, holding S fixed gives the exact gradient.
 * Two backends behind one call. CUDA tensors run CuPy kernels when CuPy imports (one thread per source pixel that
   computes its bilinear footprint once and loops over channels; a gather-only backward that yields the gradients
   of tenIn, tenFlow and tenMetric in one pass). Every device runs the pure-PyTorch path, which relies on autograd.
