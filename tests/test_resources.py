@@ -1,0 +1,59 @@
+"""resources.py: thread counts, and glibc handing freed buffers back (the 4K memory budget depends on it)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from resources import available_cores, configure_threads
+
+REPO = Path(__file__).resolve().parents[1]
+
+PLACEMENT = r'''
+import ctypes, sys
+sys.path.insert(0, {repo!r})
+libc = ctypes.CDLL('libc.so.6')
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.free(libc.malloc(16 << 20))  # glibc maps 16 MB on its own; freeing it raises its threshold to 16 MB
+if {apply}:
+    from resources import return_freed_memory
+    assert return_freed_memory()
+pointer = libc.malloc(4 << 20)
+low, high = 0, 0
+for line in open('/proc/self/maps'):
+    if line.rstrip().endswith('[heap]'):
+        low, high = (int(x, 16) for x in line.split()[0].split('-'))
+print(int(low <= pointer < high))  # 1: a 4 MB buffer lives in the heap, where freeing it does not return it
+'''
+
+
+def in_heap(apply: bool) -> bool:
+    code = PLACEMENT.format(repo=str(REPO), apply=apply)
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+    return result.stdout.strip() == '1'
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc behaviour')
+def test_mid_sized_buffers_are_mapped_on_their_own_with_the_fixed_threshold():
+    """After one large buffer is freed, glibc serves 4 MB requests from its heap (and keeps them when freed);
+    return_freed_memory() makes them separate mappings, returned to the system on free."""
+    assert in_heap(apply=False)
+    assert not in_heap(apply=True)
+
+
+def test_thread_count_from_argument_environment_or_affinity(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads(1) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv('OMP_NUM_THREADS', '3')
+        assert configure_threads() == 3
+        monkeypatch.delenv('OMP_NUM_THREADS')
+        assert configure_threads() == available_cores() == len(os.sched_getaffinity(0))
+        with pytest.raises(ValueError, match='at least 1'):
+            configure_threads(0)
+    finally:
+        torch.set_num_threads(before)
