@@ -7,9 +7,9 @@ number of cores this process may run on.
 
 Memory: glibc serves buffers below a threshold that grows up to 32 MB from its heap and keeps them after they are
 freed; OpenCV's DIS and PyTorch's temporaries of a 4K frame are exactly that size, and the retained, fragmented heap
-added ~250-500 MB (varying from run to run) to the peak of a 3840 x 2160 pair. :func:`return_freed_memory` fixes
-the threshold at 1 MB, so such buffers are mapped and unmapped on their own: a 4K pair peaks at 1.36 GiB instead of
-1.5-1.6 (``python benchmark_model.py --model classical --sizes 3840x2160``).
+raised the peak of a 3840 x 2160 pair to 1400-1550 MiB, varying from run to run. :func:`return_freed_memory` fixes
+the threshold at 1 MB, so such buffers are mapped and unmapped on their own: the same pair peaked at 1357-1367 MiB
+(``python benchmark_model.py --model classical --sizes 3840x2160``).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--out', help='output image (default: out.png) or, with --video, output video '
                                       '(default: <input name>-x<factor>.mp4 or <input name>-<fps>fps.mp4 in the '
                                       'current folder), or a folder (existing, or ending in /) for numbered frames')
-    parser.add_argument('--time', type=float, nargs='+', default=[0.5], metavar='T',
+    parser.add_argument('--time', type=float, nargs='+', metavar='T',
                         help='time(s) in [0, 1] between the frames (default: 0.5); with several, the outputs are '
                              'named <out>-t<T><suffix>')
     parser.add_argument('--model', help='MainNet checkpoint PATH, or "classical" for the training-free '
@@ -176,6 +176,9 @@ def run(args: argparse.Namespace) -> int:
                   if getattr(args, name) is not None]
     if video_only and not args.video:
         raise UsageError(f'--{video_only[0].replace("_", "-")} applies to --video')
+    if args.time is not None and args.video:
+        raise UsageError('--time applies to a pair; with --video, --factor or --fps choose the output frames')
+    args.time = args.time if args.time is not None else [0.5]
     for t in args.time:
         if not 0.0 <= t <= 1.0:
             raise UsageError(f'--time values must lie in [0, 1], got {t:g}')

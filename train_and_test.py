@@ -115,10 +115,6 @@ class TripletDataset(Dataset):
         self.crop, self.augment, self.seed, self.flows = crop, augment, seed, flows
         self.items = [(root, name) for root in roots for name in read_list(root, split)][:limit]
 
-    @property
-    def names(self) -> List[str]:
-        return [name for _, name in self.items]
-
     def __len__(self) -> int:
         return len(self.items)
 
@@ -694,8 +690,7 @@ def run_benchmark(args: argparse.Namespace, runtime: Runtime) -> int:
 
 def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
     roots = [Path(d) for d in args.data]
-    dis = DisParameters() if args.flow == 'dis' else None
-    train = TripletDataset(roots, 'train', crop=args.crop, augment=True, seed=args.seed, flows=dis)
+    train = TripletDataset(roots, 'train', crop=args.crop, augment=True, seed=args.seed)
     root, name = train.items[0]
     first = frames.read_image(triplet_paths(root, name)[0])  # fail early on a broken layout
     if min(first.shape[:2]) < args.crop:

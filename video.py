@@ -198,11 +198,10 @@ class VideoFileSource(Source):
     def frames(self) -> Iterator[Frame]:
         import av  # noqa: PLC0415
 
-        stream = self._container.streams.video[0]
         default_duration = 1 / self.rate
         previous_pts, index = None, 0
         self.decoded_total = 0
-        for frame in self._decode(stream, av):
+        for frame in self._decode(av):
             self.decoded_total += 1
             pts = frame.pts if frame.pts is not None else (
                 int(round(index / self.rate / self.time_base)) if previous_pts is None else None)
@@ -228,7 +227,7 @@ class VideoFileSource(Source):
             raise UsageError(f'{self.path}: the frames end at {float(self.end):.3f} s but the file declares '
                              f'{float(self.declared_end):.3f} s; it is truncated or damaged (nothing was written)')
 
-    def _decode(self, stream, av) -> Iterator[object]:
+    def _decode(self, av) -> Iterator[object]:
         if self._first is not None:
             yield self._first
         try:

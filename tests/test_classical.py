@@ -112,3 +112,22 @@ def test_fill_holes():
     filled = fill_holes(halves, gap)
     assert filled.min() >= 0 and filled.max() <= 1
     assert filled[0, 0, 10, 10] < filled[0, 0, 10, 19]
+
+
+def test_large_frames_run_dis_from_a_coarser_finest_level(monkeypatch):
+    """Frames above DIS_MAX_PIXELS start DIS one level up (a 4K pair would otherwise need ~2 GB in DIS alone): with
+    the cap lowered to a quarter of the frame, the flow is exactly that of finest_scale + 1, and it differs from the
+    full-resolution one."""
+    import dataclasses
+
+    import classical
+
+    one, two, _ = translated_pair(6, -4, height=96, width=128)
+    default = classical.DisParameters()
+    full = classical.dis_flows(one, two, default)
+    coarser = classical.dis_flows(one, two, dataclasses.replace(default, finest_scale=default.finest_scale + 1))
+    monkeypatch.setattr(classical, 'DIS_MAX_PIXELS', 96 * 128 // 4)
+    capped = classical.dis_flows(one, two, default)
+    for mine, reference in zip(capped, coarser):
+        assert torch.equal(mine, reference)
+    assert not torch.equal(capped[0], full[0])

@@ -278,6 +278,7 @@ def test_truncated_video_is_an_error_and_leaves_nothing(tmp_path, capsys):
     ('empty-folder', 'no image files'),
     ('threshold', '--scene-threshold must lie in [0, 1]'),
     ('pair-only', '--fps applies to --video'),
+    ('time', '--time applies to a pair'),
 ])
 def test_video_errors(tmp_path, capsys, case, message):
     source = clip(tmp_path / 'in.mp4', seconds=0.2, rate=25, size='64x48')
@@ -314,6 +315,8 @@ def test_video_errors(tmp_path, capsys, case, message):
         args += ['--scene-threshold', '2']
     elif case == 'pair-only':
         args = ['--fps', '60', '--out', tmp_path / 'o.png']
+    elif case == 'time':
+        args += ['--time', '0.3']
     if case == 'both':
         with pytest.raises(SystemExit) as stop:
             run(*args)
