@@ -471,10 +471,13 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.model
 
     def _schedule(self, step: int) -> float:
+        # A linear warm-up lets a zero-initialised correction take a larger rate without the early divergence
+        # seen at a constant 1e-3.
+        warmup = min(1.0, (step + 1) / self.args.warmup) if self.args.warmup > 0 else 1.0
         if self.args.schedule == 'constant':
-            return 1.0
+            return warmup
         progress = min(step / max(1, self.args.steps), 1.0)  # cosine from lr to lr / 100
-        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
+        return warmup * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def set_flow_frozen(self, frozen: bool) -> None:
         """Freeze or unfreeze PWC-Net; DDP registers trainable parameters when built, so it is rebuilt."""
@@ -734,6 +737,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--lr', type=float, default=1e-4, help='Adam learning rate (default: 1e-4)')
     parser.add_argument('--schedule', choices=['cosine', 'constant'], default='cosine',
                         help='learning-rate schedule over --steps (default: cosine down to lr/100)')
+    parser.add_argument('--warmup', type=int, default=0, metavar='STEPS',
+                        help='raise the learning rate linearly from lr/STEPS to lr over the first STEPS steps '
+                             '(default: 0, none)')
     parser.add_argument('--loss', choices=sorted(LOSSES), default='lap',
                         help='lap: the Laplacian-pyramid L1 loss the paper trains with (default); l1: plain L1; '
                              'logmse: per-sample log MSE (-PSNR); relmse: MSE relative to the classical '
@@ -784,7 +790,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def validate_args(args: argparse.Namespace, argv: Sequence[str]) -> None:
     for name in ('steps', 'batch_size', 'crop', 'workers', 'val_every', 'checkpoint_every', 'freeze_flow_steps',
-                 'benchmark'):
+                 'benchmark', 'warmup'):
         minimum = 1 if name in ('steps', 'batch_size', 'crop') else 0
         value = getattr(args, name)
         if value is not None and value < minimum:

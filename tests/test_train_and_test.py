@@ -162,6 +162,20 @@ def test_overfitting_two_triplets_halves_the_loss(tmp_path, pwc_file):
     assert last < 0.5 * first, (first, last)
 
 
+def test_warmup_raises_the_rate_linearly_then_follows_the_schedule(tmp_path, pwc_file):
+    root = make_dataset(tmp_path / 'two', train=2, test=1, h=64, w=64)
+    out = tmp_path / 'warm'
+    assert tat.main([str(a) for a in ('--data', root, '--out', out, '--batch-size', '1', '--crop', '32',
+                                       '--workers', '0', '--val-every', '0', '--checkpoint-every', '0',
+                                       '--device', 'cpu', '--steps', '6', '--lr', '1e-3', '--schedule',
+                                       'constant', '--warmup', '4', '--freeze-flow-steps', '6', '--init', pwc_file)]) == 0
+    rates = [r['lr'] for r in map(json.loads, (out / 'log.jsonl').read_text().splitlines()) if 'lr' in r]
+    # the rate logged after step k is the one step k + 1 uses
+    assert np.allclose(rates, [5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3, 1e-3]), rates
+    with pytest.raises(tat.UsageError):
+        tat.validate_args(tat.build_parser().parse_args(['--warmup', '-1']), [])
+
+
 def test_init_from_a_pwc_file_and_a_mainnet_checkpoint(dataset, pwc_file, tmp_path):
     import pwc
     flow = pwc.PWCNet.from_file(pwc_file)
