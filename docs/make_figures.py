@@ -21,9 +21,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import frames  # noqa: E402
-import pwc  # noqa: E402
-from softsplat import softsplat  # noqa: E402
+from softmax_splatting import errors, frames  # noqa: E402
+from softmax_splatting import pwc  # noqa: E402
+from softmax_splatting.softsplat import softsplat  # noqa: E402
 
 SPLAT_DEMO = REPO.parent / 'shared' / 'data' / 'splat_demo'
 
@@ -62,7 +62,7 @@ def splat_figure(data: Path, out: Path) -> None:
 
 def pair_figure(out: Path) -> None:
     """The default run of run_a_pair.py: inputs, the frame at t = 0.5, and the flow it used (classical: DIS)."""
-    from interpolator import load_interpolator  # noqa: PLC0415
+    from softmax_splatting.interpolator import load_interpolator  # noqa: PLC0415
 
     one_image = frames.read_image(REPO / 'example_img' / 'one.png')
     two_image = frames.read_image(REPO / 'example_img' / 'two.png')
@@ -94,7 +94,7 @@ def main() -> int:
             pair_figure(REPO / 'docs' / 'example_pair.jpg')
         return 0
 
-    return frames.report_errors(run)
+    return errors.report_errors(run)
 
 
 if __name__ == '__main__':

@@ -51,7 +51,7 @@ def compiler() -> str | None:
 
 
 class CpuKernels:
-    """``launcher(name, dtype, device, n, args)`` with the signature of ``softsplat.launch_cupy``, on CPU tensors."""
+    """``launcher(name, dtype, device, n, args)`` with the signature of ``cupy_launch.launch_cupy``, on CPU tensors."""
 
     def __init__(self, source: str):
         self.source = source
@@ -74,7 +74,7 @@ class CpuKernels:
         return self._libraries[dtype]
 
     def __call__(self, name: str, dtype: torch.dtype, device: torch.device, n: int, args: Sequence[object]) -> None:
-        from softsplat import kernel_arg  # noqa: PLC0415 - keeps this helper importable on its own
+        from softmax_splatting.cupy_launch import kernel_arg  # noqa: PLC0415 - keeps this helper importable on its own
 
         assert device.type == 'cpu', 'CpuKernels runs CPU tensors only'
         converted = []

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import cv2
 import pytest
-
-import benchmark_middlebury
 from images import texture
+
+from softmax_splatting.cli import benchmark_middlebury
 
 REPO = Path(__file__).resolve().parents[1]
 

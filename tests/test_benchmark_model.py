@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-import benchmark_model
-from main_net import MainNet
+from softmax_splatting.cli import benchmark_model
+from softmax_splatting.main_net import MainNet
 
 
 def test_reports_time_and_peak_memory(tmp_path, capsys):
@@ -23,7 +23,7 @@ def test_reports_time_and_peak_memory(tmp_path, capsys):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['--sizes', '64by48'], 'not of the form WxH'),
+    (['--sizes', '64by48'], 'not a size WIDTHxHEIGHT'),
     (['--precision', 'float16'], 'float16 is measured on CUDA only'),
     (['--model', '/nonexistent.pt'], 'no such checkpoint'),
 ])

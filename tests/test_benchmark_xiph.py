@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-import benchmark_xiph as bx
-import frames
-import metrics
+from softmax_splatting import errors, frames, metrics, y4m
+from softmax_splatting.cli import benchmark_xiph as bx
 
 KR, KB = 0.299, 0.114  # BT.601, the reader's default (ffmpeg's for these untagged clips)
 
@@ -100,7 +99,7 @@ def patch_centres(image: np.ndarray) -> np.ndarray:
 def test_known_colours(tmp_path: Path, colourspace: str, full_range: bool) -> None:
     path = tmp_path / 'colours.y4m'
     write_y4m(path, [colour_frame()], colourspace, full_range)
-    with bx.Y4MReader(path) as reader:
+    with y4m.Y4MReader(path) as reader:
         assert reader.header.bit_depth == (10 if colourspace.endswith('p10') else 8)
         assert reader.header.full_range == full_range
         image = reader.read()
@@ -112,47 +111,47 @@ def test_known_colours(tmp_path: Path, colourspace: str, full_range: bool) -> No
 
 def test_standard_code_values_bt709_limited() -> None:
     """Code values from the BT.709 definition: white 235/128/128, black 16/128/128, red 63/102/240 (8 bits)."""
-    header = bx.parse_y4m_header(b'YUV4MPEG2 W2 H2 C444')
+    header = y4m.parse_y4m_header(b'YUV4MPEG2 W2 H2 C444')
     for (y, cb, cr), rgb in [((235, 128, 128), (255, 255, 255)), ((16, 128, 128), (0, 0, 0)),
                              ((63, 102, 240), (255, 0, 0)), ((173, 42, 26), (0, 255, 0)),
                              ((32, 240, 118), (0, 0, 255))]:
         planes = [np.full((2, 2), value, np.uint8) for value in (y, cb, cr)]
-        got = bx.yuv_to_rgb(*planes, header=header, matrix='bt709')[0, 0].astype(int)
+        got = y4m.yuv_to_rgb(*planes, header=header, matrix='bt709')[0, 0].astype(int)
         assert np.abs(got - np.array(rgb)).max() <= 2, (y, cb, cr, got)
     # 10 bits: the same colour at 4x the code values; BT.601 gives another colour for the same codes.
-    header10 = bx.parse_y4m_header(b'YUV4MPEG2 W2 H2 C444p10')
+    header10 = y4m.parse_y4m_header(b'YUV4MPEG2 W2 H2 C444p10')
     planes = [np.full((2, 2), 4 * value, np.uint16) for value in (63, 102, 240)]
-    assert np.abs(bx.yuv_to_rgb(*planes, header=header10, matrix='bt709')[0, 0].astype(int)
+    assert np.abs(y4m.yuv_to_rgb(*planes, header=header10, matrix='bt709')[0, 0].astype(int)
                   - [255, 0, 0]).max() <= 2
-    assert np.abs(bx.yuv_to_rgb(*planes, header=header10)[0, 0].astype(int) - [255, 0, 0]).max() > 10
+    assert np.abs(y4m.yuv_to_rgb(*planes, header=header10)[0, 0].astype(int) - [255, 0, 0]).max() > 10
 
 
 def test_out_of_range_codes_clip_in_rgb() -> None:
-    header = bx.parse_y4m_header(b'YUV4MPEG2 W2 H2 C444')
+    header = y4m.parse_y4m_header(b'YUV4MPEG2 W2 H2 C444')
     planes = [np.full((2, 2), value, np.uint8) for value in (255, 128, 128)]
-    assert (bx.yuv_to_rgb(*planes, header=header) == 255).all()
+    assert (y4m.yuv_to_rgb(*planes, header=header) == 255).all()
     planes = [np.full((2, 2), value, np.uint8) for value in (0, 128, 128)]
-    assert (bx.yuv_to_rgb(*planes, header=header) == 0).all()
+    assert (y4m.yuv_to_rgb(*planes, header=header) == 0).all()
 
 
 def test_chroma_siting() -> None:
     rng = np.random.default_rng(0)
     plane = rng.random((5, 7)).astype(np.float32) * 100
     # The OpenCV fast path for centred 4:2:0 equals the explicit two-pass upsampling.
-    centred = bx.parse_y4m_header(b'YUV4MPEG2 W13 H9 C420jpeg')
-    fast = bx._upsample_chroma(plane, centred)
-    slow = bx._upsample2(bx._upsample2(plane, 1, 13, False), 0, 9, False)
+    centred = y4m.parse_y4m_header(b'YUV4MPEG2 W13 H9 C420jpeg')
+    fast = y4m._upsample_chroma(plane, centred)
+    slow = y4m._upsample2(y4m._upsample2(plane, 1, 13, False), 0, 9, False)
     assert fast.shape == (9, 13)
     np.testing.assert_allclose(fast, slow, atol=1e-3)
     # Centred: output 2k + 1 is 3/4 of sample k and 1/4 of k + 1. Co-sited: even outputs are the samples.
-    row = bx._upsample2(plane, 1, 14, False)
+    row = y4m._upsample2(plane, 1, 14, False)
     np.testing.assert_allclose(row[:, 3], 0.75 * plane[:, 1] + 0.25 * plane[:, 2], rtol=1e-5)
-    cosited = bx._upsample2(plane, 1, 14, True)
+    cosited = y4m._upsample2(plane, 1, 14, True)
     np.testing.assert_allclose(cosited[:, 4], plane[:, 2])
     np.testing.assert_allclose(cosited[:, 5], 0.5 * (plane[:, 2] + plane[:, 3]), rtol=1e-5)
-    mpeg2 = bx.parse_y4m_header(b'YUV4MPEG2 W14 H10 C420mpeg2')
+    mpeg2 = y4m.parse_y4m_header(b'YUV4MPEG2 W14 H10 C420mpeg2')
     assert mpeg2.cosited_x and not centred.cosited_x
-    np.testing.assert_allclose(bx._upsample_chroma(plane, mpeg2)[::2][:, ::2][1:-1],
+    np.testing.assert_allclose(y4m._upsample_chroma(plane, mpeg2)[::2][:, ::2][1:-1],
                                (0.75 * plane + 0.25 * np.concatenate([plane[:1], plane[:-1]]))[1:-1], rtol=1e-5)
 
 
@@ -160,7 +159,7 @@ def test_reader_streams_skips_and_ends(tmp_path: Path) -> None:
     clip = panning(5, 16, 24, 2, seed=1)
     path = tmp_path / 'clip.y4m'
     write_y4m(path, clip, '420p10')
-    with bx.Y4MReader(path) as reader:
+    with y4m.Y4MReader(path) as reader:
         assert (reader.header.width, reader.header.height, reader.header.chroma) == (24, 16, '420')
         assert reader.header.frame_bytes == 2 * (24 * 16 + 2 * 12 * 8)
         first = reader.read()
@@ -182,15 +181,15 @@ def test_bad_files(tmp_path: Path) -> None:
 
     truncated = tmp_path / 'truncated.y4m'
     truncated.write_bytes(data[:-100])
-    with bx.Y4MReader(truncated) as reader:
+    with y4m.Y4MReader(truncated) as reader:
         reader.read()
         reader.read()
-        with pytest.raises(bx.Y4MError, match='truncated in frame 2'):
+        with pytest.raises(y4m.Y4MError, match='truncated in frame 2'):
             reader.read()
-    with bx.Y4MReader(truncated) as reader:
+    with y4m.Y4MReader(truncated) as reader:
         reader.skip()
         reader.skip()
-        with pytest.raises(bx.Y4MError, match='truncated'):
+        with pytest.raises(y4m.Y4MError, match='truncated'):
             reader.skip()
 
     cases = {
@@ -204,19 +203,19 @@ def test_bad_files(tmp_path: Path) -> None:
     for expected, content in cases.items():
         path = tmp_path / 'bad.y4m'
         path.write_bytes(content)
-        with pytest.raises(bx.Y4MError, match=expected):
-            with bx.Y4MReader(path) as reader:
+        with pytest.raises(y4m.Y4MError, match=expected):
+            with y4m.Y4MReader(path) as reader:
                 reader.read()
 
 
 def test_header_parsing() -> None:
-    header = bx.parse_y4m_header(b'YUV4MPEG2 W4096 H2160 F60:1 Ip A1:1 C420p10 XYSCSS=420P10')
+    header = y4m.parse_y4m_header(b'YUV4MPEG2 W4096 H2160 F60:1 Ip A1:1 C420p10 XYSCSS=420P10')
     assert (header.width, header.height, header.bit_depth, header.chroma) == (4096, 2160, 10, '420')
     assert header.frame_bytes == 4096 * 2160 * 3  # 1.5 samples per pixel, 2 bytes each
-    assert bx.parse_y4m_header(b'YUV4MPEG2 W8 H8').colourspace == '420jpeg'  # the format's default
-    assert bx.parse_y4m_header(b'YUV4MPEG2 W8 H8 Cmono').frame_bytes == 64
-    assert bx.parse_y4m_header(b'YUV4MPEG2 W8 H8 C422p12').frame_bytes == 2 * (64 + 2 * 32)
-    assert bx.parse_y4m_header(b'YUV4MPEG2 W8 H8 C444alpha').frame_bytes == 4 * 64
+    assert y4m.parse_y4m_header(b'YUV4MPEG2 W8 H8').colourspace == '420jpeg'  # the format's default
+    assert y4m.parse_y4m_header(b'YUV4MPEG2 W8 H8 Cmono').frame_bytes == 64
+    assert y4m.parse_y4m_header(b'YUV4MPEG2 W8 H8 C422p12').frame_bytes == 2 * (64 + 2 * 32)
+    assert y4m.parse_y4m_header(b'YUV4MPEG2 W8 H8 C444alpha').frame_bytes == 4 * 64
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -326,7 +325,7 @@ def test_interpolation_beats_repeating_a_frame(xiph_dir: Path, tmp_path: Path,
                        'cropped', '--crop-to', '64x40', '--model', 'classical', '--device', 'cpu', '--json', str(out))
     assert code == 0, err
     score = json.loads(out.read_text())['clips']['Tango']['cropped']['psnr']
-    with bx.Y4MReader(next(xiph_dir.glob('*Tango*.y4m'))) as reader:
+    with y4m.Y4MReader(next(xiph_dir.glob('*Tango*.y4m'))) as reader:
         decoded = [bx.prepare(image, 'cropped', (64, 40)) for image in reader]
     repeat = np.mean([metrics.psnr(decoded[i - 1], decoded[i]) for i in (1, 3, 5)])
     assert score > repeat + 3
@@ -343,7 +342,7 @@ def test_find_clip_matches_whole_names(tmp_path: Path) -> None:
     source = bx.find_clip(tmp_path, 'DrivingPOV')
     assert source.images is not None and [p.name for p in source.images][0] == 'DrivingPOV-001.png'
     write_y4m(tmp_path / 'FoodMarket2.y4m', panning(3, 16, 24, 1, seed=6))
-    with pytest.raises(frames.UsageError, match='several'):
+    with pytest.raises(errors.UsageError, match='several'):
         bx.find_clip(tmp_path, 'FoodMarket2')
 
 

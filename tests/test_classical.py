@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
-
-from classical import ClassicalInterpolator, fill_holes
 from images import texture
+
+from softmax_splatting.classical import ClassicalInterpolator, fill_holes
 
 
 def translated_pair(dx: int, dy: int, height: int = 64, width: int = 96, margin: int = 12, seed: int = 0):
@@ -120,7 +120,7 @@ def test_large_frames_run_dis_from_a_coarser_finest_level(monkeypatch):
     full-resolution one."""
     import dataclasses
 
-    import classical
+    from softmax_splatting import classical
 
     one, two, _ = translated_pair(6, -4, height=96, width=128)
     default = classical.DisParameters()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gridnet import GridNet
+from softmax_splatting.gridnet import GridNet
 
 
 @pytest.fixture(scope='module')

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from losses import l1_loss, laplacian_loss, laplacian_terms, log_mse_loss, relative_mse_loss
+from softmax_splatting.losses import l1_loss, laplacian_loss, laplacian_terms, log_mse_loss, relative_mse_loss
 
 
 def checkerboard(h, w, amplitude):

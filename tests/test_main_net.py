@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-import pwc
-from main_net import MainNet
+from softmax_splatting import pwc
+from softmax_splatting.main_net import MainNet
 
 
 @pytest.fixture(scope='module')
@@ -156,7 +156,7 @@ def test_importance_metric_starts_as_published_and_is_clipped():
 
 
 def test_three_softsplat_calls_per_time(monkeypatch, model):
-    import main_net
+    from softmax_splatting import main_net
 
     calls = []
     original = main_net.softsplat
@@ -191,7 +191,7 @@ def test_time_outside_zero_one_is_refused(model, t):
 
 
 def test_dis_residual_model_starts_as_the_classical_interpolator():
-    from classical import ClassicalInterpolator
+    from softmax_splatting.classical import ClassicalInterpolator
 
     model = MainNet(flow='dis', residual=True).eval()
     assert model.flow_net is None
@@ -207,7 +207,7 @@ def test_dis_residual_model_starts_as_the_classical_interpolator():
 
 
 def test_dis_model_records_its_flow_settings(tmp_path):
-    from classical import DisParameters
+    from softmax_splatting.classical import DisParameters
 
     model = MainNet(flow='dis', residual=True, metric='brightness')
     model.config.dis['patch_stride'] = 3  # trained with other DIS settings than today's default
@@ -217,7 +217,7 @@ def test_dis_model_records_its_flow_settings(tmp_path):
     assert loaded.config.dis_parameters == DisParameters(patch_stride=3)
     one, two = pair(1, 32, 32)
     calls = []
-    import classical
+    from softmax_splatting import classical
 
     original = classical.dis_flows
     try:

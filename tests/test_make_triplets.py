@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-import frames
-import make_triplets as mt
+from softmax_splatting import errors, frames
+from softmax_splatting.cli import triplets as mt
 
 SIZE = (64, 48)  # small output frames keep the tests fast
 SIZE_ARG = ['--size', f'{SIZE[0]}x{SIZE[1]}']
@@ -178,7 +178,7 @@ def test_choose_test_sources_bounds() -> None:
     assert len(mt.choose_test_sources(names, 0.99)) == 9
     assert len(mt.choose_test_sources(names, 0.3)) == 3
     assert mt.choose_test_sources(['only'], 0.5) == []
-    with pytest.raises(frames.UsageError, match='nope'):
+    with pytest.raises(errors.UsageError, match='nope'):
         mt.choose_test_sources(names, test_sources=['nope'])
 
 
@@ -289,11 +289,3 @@ def test_classify_triplet() -> None:
     stats = mt.triplet_stats(shots[0], shots[0], np.roll(shots[0], 40, axis=1))
     assert max(stats['h12'], stats['h23']) < criteria.cut_hist
     assert mt.classify_triplet(stats, criteria) == 'cut'
-
-
-def test_parse_size() -> None:
-    assert mt.parse_size('448x256') == (448, 256)
-    assert mt.parse_size(' 64X48 ') == (64, 48)
-    for text in ('448', '448x', 'x256', '-4x4', '4x4', '1.5x3'):
-        with pytest.raises(frames.UsageError):
-            mt.parse_size(text)

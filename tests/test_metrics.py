@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-import metrics
+from softmax_splatting import metrics
 
 
 def textured(height: int = 24, width: int = 32, seed: int = 0) -> np.ndarray:

@@ -8,11 +8,10 @@ import subprocess
 import numpy as np
 import pytest
 import torch
-
-import pwc.cost_volume as pc
 from kernels_on_cpu import CpuKernels, compiler
-from pwc import correlation
-from softsplat import import_cupy
+
+from softmax_splatting.cupy_launch import import_cupy
+from softmax_splatting.pwc import correlation, cost_volume as pc
 
 requires_cxx = pytest.mark.skipif(compiler() is None, reason='no C++ compiler to build the kernels for the CPU')
 

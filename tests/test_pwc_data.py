@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from frames import UsageError
-from pwc import backwarp, write_flo
-from pwc.chairs import FlyingChairs
-from pwc.synthetic import SyntheticFlow, default_texture_dir, find_textures
+from softmax_splatting.chairs import FlyingChairs
+from softmax_splatting.errors import UsageError
+from softmax_splatting.pwc import backwarp, write_flo
+from softmax_splatting.synthetic_flow import SyntheticFlow, default_texture_dir, find_textures
 
 DAVIS = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'davis'
 

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from pwc import backwarp, endpoint_error, flow_to_color, multiscale_loss, read_flo, write_flo
-from pwc.colorwheel import color_wheel
-from pwc.warp import warp_features
-
+from softmax_splatting.pwc import backwarp, endpoint_error, flow_to_color, multiscale_loss, read_flo, write_flo
+from softmax_splatting.pwc.colorwheel import color_wheel
+from softmax_splatting.pwc.warp import warp_features
 
 # ------------------------------------------------------------------------------------------------ .flo ---------
 

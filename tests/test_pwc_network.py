@@ -7,10 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-import pwc.inference as inference
-import pwc.network as network
-from pwc import PWCNet, estimate, read_flo
-from pwc.network import CheckpointError, to_file_layout, to_net_layout
+from softmax_splatting.pwc import PWCNet, estimate, inference, network, read_flo
+from softmax_splatting.pwc.network import CheckpointError, to_file_layout, to_net_layout
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
 MANIFEST = SHARED / 'reference' / 'pwc_network_default_keys.txt'
@@ -201,7 +199,7 @@ def test_default_network_is_cached_and_frozen(tmp_path, monkeypatch, net):
                     reason='needs the published weights in pwc/weights/ and ../shared/data/splat_demo')
 def test_published_weights_reproduce_the_demo_flow():
     """splat_demo/flow.flo was estimated by a PWC-Net; ours, with the published weights, should agree closely."""
-    from frames import read_image, to_tensor  # noqa: PLC0415
+    from softmax_splatting.frames import read_image, to_tensor  # noqa: PLC0415
     folder = SHARED / 'data' / 'splat_demo'
     one, two = (to_tensor(read_image(folder / name)) for name in ('one.png', 'two.png'))
     with torch.no_grad():

@@ -1,18 +1,18 @@
-"""pwc/train.py and pwc/benchmark.py: the network learns (overfitting one batch), the command line trains, saves,
+"""PWC-Net training (cli/train_flow.py) and its benchmark (cli/benchmark_flow.py): the network learns (overfitting one batch), the command line trains, saves,
 resumes the same run and reports bad input in one line; the benchmark runs and writes its JSON."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.data import default_collate
 
-import pwc.benchmark as benchmark
-import pwc.train as train
-from pwc import PWCNet, endpoint_error
-from pwc.synthetic import SyntheticFlow
+from softmax_splatting.cli import benchmark_flow as benchmark, train_flow as train
+from softmax_splatting.pwc import PWCNet, endpoint_error
+from softmax_splatting.synthetic_flow import SyntheticFlow
 
-FAST = ['--batch-size', '1', '--crop', '64', '--workers', '0', '--textures', 'none', '--lr', '3e-4']
+FAST = ['--batch-size', '1', '--crop', '64x64', '--workers', '0', '--textures', 'none', '--lr', '3e-4']
 
 
 def final_epe(net, batch):
@@ -45,7 +45,7 @@ def test_help_documents_every_option(capsys):
     assert info.value.code == 0
     text = capsys.readouterr().out
     for option in ('--data', '--textures', '--steps', '--batch-size', '--crop', '--lr', '--weight-decay', '--out',
-                   '--resume', '--init', '--seed', '--workers', '--device', '--save-every'):
+                   '--resume', '--init', '--seed', '--workers', '--device', '--threads', '--save-every'):
         assert option in text
 
 
@@ -87,20 +87,18 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, words):
 
 
 def test_bad_crop_is_rejected_by_the_parser(capsys):
-    with pytest.raises(SystemExit) as info:
-        train.main(['--crop', '65x64'])
-    assert info.value.code == 2
+    assert train.main(['--crop', '65x64']) == 2
     assert 'multiples of 64' in capsys.readouterr().err
 
 
 def test_benchmark_runs_and_writes_json(tmp_path, capsys):
     path = tmp_path / 'bench.json'
-    assert benchmark.main(['--device', 'cpu', '--size', '70x60', '--repeats', '1', '--json', str(path)]) == 0
+    assert benchmark.main(['--device', 'cpu', '--sizes', '70x60', '--repeats', '1', '--json', str(path)]) == 0
     out = capsys.readouterr().out
     assert '| cpu | torch | 70x60 | 1 |' in out
     rows = json.loads(path.read_text())['rows']
     assert rows[0]['backend'] == 'torch' and rows[0]['estimate_ms'] > 0
-    assert benchmark.main(['--size', '70by60']) == 2
+    assert benchmark.main(['--sizes', '70by60']) == 2 and 'WIDTHxHEIGHT' in capsys.readouterr().err
 
 
 def test_draw_sampler_order_is_known_for_any_start():
@@ -115,9 +113,47 @@ def test_draw_sampler_order_is_known_for_any_start():
 def test_chairs_data_option(tmp_path):
     from test_pwc_data import make_chairs  # noqa: PLC0415
     root = make_chairs(tmp_path / 'release' / 'data', size=(64, 96))
-    args = train.build_parser().parse_args(['--data', f'chairs:{root}', '--crop', '64'])
+    args = train.build_parser().parse_args(['--data', f'chairs:{root}', '--crop', '64x64'])
     dataset, length = train.build_dataset(args)
     assert length == 3 and dataset[(0, 0)]['one'].shape == (3, 64, 64)
-    args = train.build_parser().parse_args(['--data', f'chairs:{root}', '--crop', '128'])
+    args = train.build_parser().parse_args(['--data', f'chairs:{root}', '--crop', '128x128'])
     with pytest.raises(train.UsageError, match='larger than the FlyingChairs image'):
         train.build_dataset(args)
+
+
+@pytest.mark.parametrize('number, status', [('SIGINT', 130), ('SIGTERM', 143)])
+def test_a_signal_saves_the_current_step_and_exits(tmp_path, number, status):
+    """The loop PWC-Net training shares with MainNet's (training.py): a real signal saves the step reached, prints
+    one line, exits 128 + the signal, and --resume continues from there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / 'run'
+    command = [sys.executable, '-m', 'softmax_splatting.cli.train_flow', '--out', str(out), '--steps', '100000',
+               '--save-every', '1', '--device', 'cpu', '--threads', '1', *FAST[:FAST.index('--workers')],
+               '--workers', '1', '--textures', 'none']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True, cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (out / 'checkpoint.pt').is_file():
+        time.sleep(0.2)
+    if number == 'SIGTERM':
+        os.killpg(process.pid, signal.SIGTERM)  # the data-loading worker gets it too and must not die first
+    else:
+        process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == status, err[-2000:]
+    last = [line for line in err.splitlines() if line.strip() and '\r' not in line and 'it_s' not in line][-1]
+    assert last.startswith(f'{number}: stopped at step ') and '--resume' in last and 'Traceback' not in err
+    step = torch.load(out / 'checkpoint.pt', weights_only=True)['step']
+    assert f'step {step},' in last and not (out / 'network-final.pytorch').exists()
+    resumed = command[:command.index('--steps') + 1] + [str(step + 1)] + command[command.index('--steps') + 2:]
+    done = subprocess.run(resumed + ['--resume'], capture_output=True, text=True, env=env, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert torch.load(out / 'checkpoint.pt', weights_only=True)['step'] == step + 1
+    assert (out / 'network-final.pytorch').is_file() and not list(out.glob('.*'))

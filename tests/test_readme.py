@@ -1,10 +1,15 @@
-"""Every Python block of README.md runs as written (in a scratch folder, on the CPU)."""
+"""README.md as written: every Python block runs (in a scratch folder, on the CPU), and every command line of our
+tools in it parses with that tool's options."""
 
+import importlib
 import os
 import re
+import shlex
 from pathlib import Path
 
 import pytest
+
+from softmax_splatting.errors import UsageError
 
 README = Path(__file__).resolve().parents[1] / 'README.md'
 BLOCKS = re.findall(r'```python\n(.*?)```', README.read_text(), flags=re.S)
@@ -22,3 +27,83 @@ def test_readme_python_block_runs(index, tmp_path):
         exec(compile(BLOCKS[index], f'README.md block {index + 1}', 'exec'), {'__name__': 'readme'})
     finally:
         os.chdir(before)
+
+
+# ------------------------------------------------------------------------------------- command lines ------------
+
+TEXT = README.read_text() + '\n\n' + (README.parent / 'weights' / 'README.md').read_text()
+TOOL_MODULES = {'run_a_pair.py': 'interpolate', 'train_and_test.py': 'train', 'make_triplets.py': 'triplets',
+                'softsplat-interpolate': 'interpolate', 'softsplat-train': 'train',
+                'softsplat-train-flow': 'train_flow', 'softsplat-triplets': 'triplets'}
+
+
+def readme_commands():
+    """Every command of ours in README.md and weights/README.md: code blocks (fenced or indented), inline spans."""
+    blocks = [body for language, body in re.findall(r'^```(\w*)\n(.*?)^```$', TEXT, flags=re.S | re.M)
+              if language in ('', 'sh', 'bash')]
+    blocks += re.findall(r'(?:^|\n\n)((?: {4}\S.*\n)+)', TEXT)
+    lines = [line.strip() for block in blocks for line in re.sub(r'\\\n\s*', ' ', block).splitlines()]
+    spans = re.findall(r'`((?:python|softsplat-|torchrun)[^`]*)`', TEXT)
+    # a bare tool name in prose or a table names the tool; with arguments it is a command
+    lines += [span for span in spans
+              if len(span.split()) > (2 if span.startswith(('python', 'softsplat-benchmark')) else 1)]
+    commands, variables = [], {}
+    for line in lines:
+        for part in re.split(r'\s*(?:&&|;)\s+', re.split(r'\s+#', line)[0]):
+            assignment = re.fullmatch(r'(\w+)=(.*)', part)
+            if assignment:  # NAME=value, as the shell would expand $NAME later in the block
+                variables[assignment.group(1)] = ' '.join(shlex.split(assignment.group(2)))
+                continue
+            words = shlex.split(re.sub(r'\$(\w+)', lambda m: variables.get(m.group(1), m.group(0)), part))
+            if words and (words[0] in ('python', 'torchrun') or words[0].startswith('softsplat-')):
+                commands.append(words)
+    return commands
+
+
+def tool_and_arguments(words):
+    """The cli module a command runs and its arguments, or None for commands that are not our tools."""
+    if words[0] == 'torchrun':
+        words = ['python'] + [w for w in words if w.endswith('.py') or not w.startswith('-')][1:]
+        words = words[words.index('train_and_test.py') - 1:] if 'train_and_test.py' in words else words
+    if words[0] == 'python':
+        if len(words) < 2:
+            return None
+        if words[1:3] == ['-m', 'softmax_splatting.cli.train_flow']:
+            return 'train_flow', words[3:]
+        if words[1].startswith('benchmark_') and words[1].endswith('.py'):
+            return words[1][:-3], words[2:]
+        if words[1] in TOOL_MODULES:
+            return TOOL_MODULES[words[1]], words[2:]
+        return None
+    if words[0] == 'softsplat-benchmark':
+        return ('benchmark_' + words[1], words[2:]) if len(words) > 1 and '|' not in words[1] else None
+    return (TOOL_MODULES[words[0]], words[1:]) if words[0] in TOOL_MODULES else None
+
+
+def test_the_readme_names_our_tools():
+    tools = {found[0] for found in map(tool_and_arguments, readme_commands()) if found}
+    assert {'interpolate', 'train', 'triplets', 'benchmark_middlebury', 'benchmark_xiph', 'benchmark_model',
+            'train_flow'} <= tools, tools
+
+
+def test_every_readme_command_line_parses():
+    """Each of our commands in the README uses options its tool has, in the formats it reads (parsing only)."""
+    checked = 0
+    for words in readme_commands():
+        found = tool_and_arguments(words)
+        if found is None or '...' in words or '--help' in words:
+            continue
+        tool, arguments = found
+        module = importlib.import_module(f'softmax_splatting.cli.{tool}')
+        try:
+            module.build_parser().parse_args(arguments)
+        except UsageError as error:
+            pytest.fail(f'README: {" ".join(words)}: {error}')
+        checked += 1
+    assert checked >= 20, checked
+
+
+def test_scripts_the_readme_runs_exist():
+    for words in readme_commands():
+        if words[0] == 'python' and words[1].endswith('.py'):
+            assert (README.parent / words[1]).is_file(), words

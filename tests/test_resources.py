@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from resources import available_cores, configure_threads
+from softmax_splatting.errors import UsageError
+from softmax_splatting.resources import available_cores, configure_threads, select_device
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,7 @@ libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 libc.free(libc.malloc(16 << 20))  # glibc maps 16 MB on its own; freeing it raises its threshold to 16 MB
 if {apply}:
-    from resources import return_freed_memory
+    from softmax_splatting.resources import return_freed_memory
     assert return_freed_memory()
 pointer = libc.malloc(4 << 20)
 low, high = 0, 0
@@ -53,7 +54,17 @@ def test_thread_count_from_argument_environment_or_affinity(monkeypatch):
         assert configure_threads() == 3
         monkeypatch.delenv('OMP_NUM_THREADS')
         assert configure_threads() == available_cores() == len(os.sched_getaffinity(0))
-        with pytest.raises(ValueError, match='at least 1'):
+        with pytest.raises(UsageError, match='at least 1'):
             configure_threads(0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_select_device():
+    assert select_device('cpu') == torch.device('cpu')
+    assert select_device('auto').type == ('cuda' if torch.cuda.is_available() else 'cpu')
+    with pytest.raises(UsageError, match='auto, cpu, cuda or cuda:N'):
+        select_device('tpu')
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match='no CUDA device'):
+            select_device('cuda')

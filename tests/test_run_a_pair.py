@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-import frames
 from images import texture
-import run_a_pair
-from main_net import MainNet
+
+from softmax_splatting import frames
+from softmax_splatting.cli import interpolate as run_a_pair
+from softmax_splatting.main_net import MainNet
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def test_pair_with_a_mainnet_checkpoint(tmp_path, frame_pair, checkpoint):
 
 
 def test_default_model_without_weights_falls_back_with_a_notice(tmp_path, frame_pair, monkeypatch, capsys):
-    import interpolator
+    from softmax_splatting import interpolator
     monkeypatch.setattr(interpolator, 'DEFAULT_CHECKPOINT', tmp_path / 'weights' / 'softsplat.pt')
     one, two = frame_pair
     assert run('--one', one, '--two', two, '--out', tmp_path / 'o.png') == 0

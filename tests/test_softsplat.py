@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-import softsplat as ss
-from softsplat import FunctionSoftsplat, ModuleSoftsplat, softsplat
+from softmax_splatting import cupy_launch, softsplat as ss
+from softmax_splatting.softsplat import FunctionSoftsplat, ModuleSoftsplat, softsplat
 
 MODES = list(ss.MODES)
 NORMALIZED = [m for m in MODES if m != 'sum']
@@ -263,31 +263,35 @@ def test_batch_samples_are_independent():
 
 def test_backend_selection(monkeypatch):
     cpu = torch.device('cpu')
+
+    def resolve(backend, device):
+        return cupy_launch.resolve_backend(backend, device, env_var=ss.BACKEND_ENV)
+
     monkeypatch.delenv(ss.BACKEND_ENV, raising=False)
-    assert ss.resolve_backend(None, cpu) == 'torch'
-    assert ss.resolve_backend('torch', cpu) == 'torch'
+    assert resolve(None, cpu) == 'torch'
+    assert resolve('torch', cpu) == 'torch'
     with pytest.raises(ValueError, match='CUDA tensors'):
-        ss.resolve_backend('cupy', cpu)
+        resolve('cupy', cpu)
     with pytest.raises(ValueError, match="'auto', 'cupy' or 'torch'"):
-        ss.resolve_backend('triton', cpu)
+        resolve('triton', cpu)
     monkeypatch.setenv(ss.BACKEND_ENV, 'cupy')
-    assert ss.resolve_backend(None, cpu) == 'torch'  # the variable cannot make CPU tensors run CUDA kernels
+    assert resolve(None, cpu) == 'torch'  # the variable cannot make CPU tensors run CUDA kernels
     monkeypatch.setenv(ss.BACKEND_ENV, 'bogus')
     with pytest.raises(ValueError, match=ss.BACKEND_ENV):
-        ss.resolve_backend(None, cpu)
+        resolve(None, cpu)
     # on CUDA tensors 'auto' means CuPy exactly when it imports, and 'cupy' without CuPy is a clear error
     monkeypatch.delenv(ss.BACKEND_ENV)
     cuda = torch.device('cuda', 0)
-    monkeypatch.setattr(ss, 'import_cupy', lambda: (None, ImportError('no cupy')))
-    assert ss.resolve_backend(None, cuda) == 'torch'
+    monkeypatch.setattr(cupy_launch, 'import_cupy', lambda: (None, ImportError('no cupy')))
+    assert resolve(None, cuda) == 'torch'
     with pytest.raises(RuntimeError, match='requirements-cuda.txt'):
-        ss.resolve_backend('cupy', cuda)
-    monkeypatch.setattr(ss, 'import_cupy', lambda: (object(), None))
-    assert ss.resolve_backend(None, cuda) == 'cupy'
-    assert ss.resolve_backend('torch', cuda) == 'torch'
+        resolve('cupy', cuda)
+    monkeypatch.setattr(cupy_launch, 'import_cupy', lambda: (object(), None))
+    assert resolve(None, cuda) == 'cupy'
+    assert resolve('torch', cuda) == 'torch'
     monkeypatch.setenv(ss.BACKEND_ENV, 'torch')
-    assert ss.resolve_backend(None, cuda) == 'torch'
-    assert ss.resolve_backend('cupy', cuda) == 'cupy'
+    assert resolve(None, cuda) == 'torch'
+    assert resolve('cupy', cuda) == 'cupy'
 
 
 def test_forced_cupy_on_cpu_tensors_is_an_error():

@@ -6,10 +6,10 @@ import subprocess
 
 import pytest
 import torch
-
-import softsplat as ss
 from kernels_on_cpu import CpuKernels, compiler
 from test_softsplat import MODES, SWEEP, make_inputs, needs_metric, reference, sparse_inputs
+
+from softmax_splatting import cupy_launch, softsplat as ss
 
 requires_cxx = pytest.mark.skipif(compiler() is None, reason='no C++ compiler to build the kernels for the CPU')
 
@@ -141,7 +141,7 @@ def test_cpu_compiled_kernels_over_a_sweep_of_metric_offsets(cpu_kernels, mode, 
 @requires_cxx
 def test_benchmark_reference_kernel_is_summation_splatting():
     """The GPU benchmark's baseline (one thread per element, four atomicAdds) must compute what it stands for."""
-    import benchmark_softsplat
+    from softmax_splatting.cli import benchmark_softsplat
     kernels = CpuKernels(benchmark_softsplat.SIMPLE_KERNEL)
     x, flow, _ = awkward_inputs(torch.float32, seed=4)
     n, c, h, w = x.shape
@@ -181,7 +181,7 @@ def test_cuda_source_compiles_with_nvcc(tmp_path, arch, scalar):
 
 @pytest.mark.skipif(NVCC is None, reason='nvcc is not on PATH')
 def test_benchmark_reference_kernel_compiles_with_nvcc(tmp_path):
-    import benchmark_softsplat
+    from softmax_splatting.cli import benchmark_softsplat
     source = tmp_path / 'simple.cu'
     source.write_text(benchmark_softsplat.SIMPLE_KERNEL)
     result = subprocess.run([NVCC, '-ptx', '-arch=sm_80', '-o', str(tmp_path / 'simple.ptx'), str(source)],
@@ -192,7 +192,7 @@ def test_benchmark_reference_kernel_compiles_with_nvcc(tmp_path):
 # ------------------------------------------------------------------------------------------------ CUDA ---------
 
 def cupy_available():
-    return torch.cuda.is_available() and ss.import_cupy()[0] is not None
+    return torch.cuda.is_available() and cupy_launch.import_cupy()[0] is not None
 
 
 requires_cupy = pytest.mark.skipif(not cupy_available(), reason='needs a CUDA GPU and CuPy')

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import frames
 from images import texture
+
+from softmax_splatting import frames
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'tools'))
@@ -53,7 +53,7 @@ def test_measure_scene_cuts_finds_the_gap_between_motion_and_cuts(tmp_path, caps
 
 
 def test_video_benchmark_runs_both_tools(tmp_path):
-    import benchmark_video
+    from softmax_splatting.cli import benchmark_video
     out = tmp_path / 'bench.json'
     assert benchmark_video.main(['--frames', '3', '--sizes', '64x48', '--repeats', '1', '--model', 'classical',
                                  '--threads', '1', '--json', str(out)]) == 0

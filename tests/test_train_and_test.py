@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-import frames
 from images import texture
-import train_and_test as tat
-from losses import laplacian_loss, laplacian_pyramid
-from main_net import MainNet
+
+from softmax_splatting import frames
+from softmax_splatting.cli import train as tat
+from softmax_splatting.losses import laplacian_loss, laplacian_pyramid
+from softmax_splatting.main_net import MainNet
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope='module')
 def pwc_file(tmp_path_factory):
     """A PWC-Net file in the published layout, standing in for trained weights (freezing is allowed then)."""
-    import pwc
+    from softmax_splatting import pwc
     torch.manual_seed(5)
     path = tmp_path_factory.mktemp('pwc') / 'pwc.pytorch'
     torch.save({k.replace('net', 'module', 1): v for k, v in pwc.PWCNet().state_dict().items()}, path)
@@ -51,8 +51,8 @@ def pwc_file(tmp_path_factory):
 
 
 def train(dataset, out, *extra):
-    args = ['--data', dataset, '--out', out, '--batch-size', '2', '--crop', '64', '--workers', '0',
-            '--val-every', '0', '--checkpoint-every', '0', '--device', 'cpu', '--deterministic', *extra]
+    args = ['--data', dataset, '--out', out, '--batch-size', '2', '--crop', '64x64', '--workers', '0',
+            '--val-every', '0', '--save-every', '0', '--device', 'cpu', '--deterministic', *extra]
     return tat.main([str(a) for a in args])
 
 
@@ -85,7 +85,7 @@ def test_laplacian_pyramid_reconstructs_the_image():
 # ------------------------------------------------------------------------------------------------ data --------
 
 def test_dataset_augmentation_is_a_function_of_seed_epoch_and_index(dataset):
-    data = tat.TripletDataset(dataset, 'train', crop=64, augment=True, seed=3)
+    data = tat.TripletDataset(dataset, 'train', crop=(64, 64), augment=True, seed=3)
     a, b = data[(1, 0)], data[(1, 0)]
     for x, y in zip(a, b):
         assert torch.equal(x, y)
@@ -126,7 +126,7 @@ def test_few_steps_write_a_checkpoint_that_run_a_pair_loads(dataset, tmp_path):
     assert list((out / 'tensorboard').iterdir())
     records = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
     assert any('val_psnr' in r for r in records)
-    import run_a_pair
+    from softmax_splatting.cli import interpolate as run_a_pair
     pair = dataset / 'sequences' / '00001' / '0001'
     assert run_a_pair.main(['--one', str(pair / 'im1.png'), '--two', str(pair / 'im3.png'), '--out',
                             str(tmp_path / 'mid.png'), '--model', str(out / 'final.pt')]) == 0
@@ -153,8 +153,8 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(dataset, pwc_file,
 def test_overfitting_two_triplets_halves_the_loss(tmp_path, pwc_file):
     root = make_dataset(tmp_path / 'two', train=2, test=1, h=64, w=64)
     out = tmp_path / 'overfit'
-    assert tat.main([str(a) for a in ('--data', root, '--out', out, '--batch-size', '2', '--crop', '64',
-                                       '--workers', '0', '--val-every', '0', '--checkpoint-every', '0',
+    assert tat.main([str(a) for a in ('--data', root, '--out', out, '--batch-size', '2', '--crop', '64x64',
+                                       '--workers', '0', '--val-every', '0', '--save-every', '0',
                                        '--device', 'cpu', '--steps', '50', '--lr', '1e-3', '--schedule',
                                        'constant', '--freeze-flow-steps', '50', '--init', pwc_file)]) == 0
     values = list(losses(out).values())
@@ -165,10 +165,10 @@ def test_overfitting_two_triplets_halves_the_loss(tmp_path, pwc_file):
 def test_warmup_raises_the_rate_linearly_then_follows_the_schedule(tmp_path, pwc_file):
     root = make_dataset(tmp_path / 'two', train=2, test=1, h=64, w=64)
     out = tmp_path / 'warm'
-    assert tat.main([str(a) for a in ('--data', root, '--out', out, '--batch-size', '1', '--crop', '32',
-                                       '--workers', '0', '--val-every', '0', '--checkpoint-every', '0',
-                                       '--device', 'cpu', '--steps', '6', '--lr', '1e-3', '--schedule',
-                                       'constant', '--warmup', '4', '--freeze-flow-steps', '6', '--init', pwc_file)]) == 0
+    argv = ('--data', root, '--out', out, '--batch-size', '1', '--crop', '32x32', '--workers', '0', '--val-every', '0',
+            '--save-every', '0', '--device', 'cpu', '--steps', '6', '--lr', '1e-3', '--schedule', 'constant',
+            '--warmup', '4', '--freeze-flow-steps', '6', '--init', pwc_file)
+    assert tat.main([str(a) for a in argv]) == 0
     rates = [r['lr'] for r in map(json.loads, (out / 'log.jsonl').read_text().splitlines()) if 'lr' in r]
     # the rate logged after step k is the one step k + 1 uses
     assert np.allclose(rates, [5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3, 1e-3]), rates
@@ -177,7 +177,7 @@ def test_warmup_raises_the_rate_linearly_then_follows_the_schedule(tmp_path, pwc
 
 
 def test_init_from_a_pwc_file_and_a_mainnet_checkpoint(dataset, pwc_file, tmp_path):
-    import pwc
+    from softmax_splatting import pwc
     flow = pwc.PWCNet.from_file(pwc_file)
     args = tat.build_parser().parse_args(['--data', str(dataset), '--init', str(pwc_file)])
     model, pretrained = tat.build_model(args)
@@ -190,7 +190,7 @@ def test_init_from_a_pwc_file_and_a_mainnet_checkpoint(dataset, pwc_file, tmp_pa
 
 
 def test_test_mode_prints_a_table(dataset, tmp_path, capsys):
-    assert tat.main(['--data', str(dataset), '--test', '--weights', 'classical', '--json',
+    assert tat.main(['--data', str(dataset), '--test', '--model', 'classical', '--json',
                      str(tmp_path / 'r.json')]) == 0
     result = json.loads((tmp_path / 'r.json').read_text())
     assert result['count'] == 2 and result['psnr'] > 25
@@ -200,16 +200,15 @@ def test_test_mode_prints_a_table(dataset, tmp_path, capsys):
 @pytest.mark.parametrize('extra, message', [
     (['--data', '/nonexistent'], 'no such folder'),
     (['--steps', '0'], '--steps must be at least 1'),
-    (['--test'], '--test needs --weights'),
-    (['--test', '--weights', '/nonexistent.pt'], 'no such checkpoint'),
+    (['--test', '--model', '/nonexistent.pt'], 'no such checkpoint'),
     (['--init', '/nonexistent.pt'], '--init'),
     (['--resume', '/nonexistent.pt'], '--resume'),
-    (['--crop', '512', '--batch-size', '2'], '--crop 512 is larger than the frames'),
+    (['--crop', '512x512', '--batch-size', '2'], '--crop 512x512 is larger than the frames'),
     (['--batch-size', '64'], 'fewer than one batch'),
     (['--loss', 'relmse'], '--loss relmse needs --flow dis'),
 ])
 def test_errors(dataset, tmp_path, capsys, extra, message):
-    args = ['--data', str(dataset), '--out', str(tmp_path / 'e'), '--workers', '0', '--steps', '1', '--crop', '64',
+    args = ['--data', str(dataset), '--out', str(tmp_path / 'e'), '--workers', '0', '--steps', '1', '--crop', '64x64',
             '--device', 'cpu', '--val-every', '0', *extra]
     assert tat.main(args) == 2
     err = capsys.readouterr().err
@@ -235,8 +234,8 @@ def test_torchrun_two_processes_on_cpu(dataset, pwc_file, tmp_path):
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     result = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
                              str(REPO / 'train_and_test.py'), '--data', str(dataset), '--out', str(out),
-                             '--batch-size', '1', '--crop', '64', '--workers', '0', '--steps', '2',
-                             '--val-every', '0', '--checkpoint-every', '1', '--device', 'cpu',
+                             '--batch-size', '1', '--crop', '64x64', '--workers', '0', '--steps', '2',
+                             '--val-every', '0', '--save-every', '1', '--device', 'cpu',
                              '--freeze-flow-steps', '1', '--init', str(pwc_file)],  # DDP is rebuilt on thawing
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -247,7 +246,7 @@ def test_torchrun_two_processes_on_cpu(dataset, pwc_file, tmp_path):
 
 @pytest.mark.parametrize('amp', [[], ['--amp']], ids=['float32', 'amp'])
 def test_throughput_benchmark_runs_without_data(capsys, amp):
-    assert tat.main(['--benchmark', '1', '--batch-size', '1', '--crop', '64', '--device', 'cpu', *amp]) == 0
+    assert tat.main(['--benchmark', '1', '--batch-size', '1', '--crop', '64x64', '--device', 'cpu', *amp]) == 0
     assert f"| {'on' if amp else 'off'} |" in capsys.readouterr().out
 
 
@@ -256,11 +255,11 @@ def test_throughput_benchmark_runs_without_data(capsys, amp):
 def test_cached_flows_follow_crops_flips_and_reversal(tmp_path):
     """Every augmentation keeps the flows true to the frames it returns: two warped back by F0->1 matches one,
     one warped back by F1->0 matches two (the texture moves 4 px left and up from frame one to frame three)."""
-    import pwc
-    from classical import DisParameters
+    from softmax_splatting import pwc
+    from softmax_splatting.classical import DisParameters
 
     dataset = make_dataset(tmp_path / 'diagonal', train=2, test=1, diagonal=True)
-    data = tat.TripletDataset(dataset, 'train', crop=64, augment=True, flows=DisParameters())
+    data = tat.TripletDataset(dataset, 'train', crop=(64, 64), augment=True, flows=DisParameters())
     assert not data.flow_path(0).exists()
     seen = set()
     for epoch in range(16):
@@ -282,7 +281,7 @@ def test_cached_flows_follow_crops_flips_and_reversal(tmp_path):
     other = tat.TripletDataset(dataset, 'train', crop=None, augment=False, flows=DisParameters(patch_stride=4))
     assert other.flow_path(0) != data.flow_path(0)  # other DIS settings, another cache
     # the relmse reference: the classical interpolator's 8-bit MSE on the whole middle frame, the same every epoch
-    from classical import ClassicalInterpolator
+    from softmax_splatting.classical import ClassicalInterpolator
     one, middle, two = (t[None] for t in plain[0][:3])
     guess = frames.to_tensor(frames.to_uint8(ClassicalInterpolator().interpolate(one, two, [0.5])[0]))
     assert plain[0][5].item() == pytest.approx((guess - middle).square().mean().item(), rel=1e-4)
@@ -303,7 +302,7 @@ def test_several_roots_and_a_separate_validation_root(tmp_path):
 
 
 def test_random_pwc_is_announced_and_cannot_be_frozen(dataset, tmp_path, capsys, monkeypatch):
-    import pwc
+    from softmax_splatting import pwc
     monkeypatch.setattr(pwc, 'DEFAULT_WEIGHTS', tmp_path / 'absent.pytorch')
     assert train(dataset, tmp_path / 'a', '--steps', '1') == 0
     err = capsys.readouterr().err
@@ -343,8 +342,8 @@ def test_a_signal_saves_the_current_step_and_exits(dataset, tmp_path, number, st
 
     out = tmp_path / 'run'
     command = [sys.executable, str(REPO / 'train_and_test.py'), '--data', str(dataset), '--out', str(out),
-               '--batch-size', '2', '--crop', '64', '--workers', '1', '--steps', '100000', '--val-every', '0',
-               '--checkpoint-every', '0', '--device', 'cpu', '--flow', 'dis']
+               '--batch-size', '2', '--crop', '64x64', '--workers', '1', '--steps', '100000', '--val-every', '0',
+               '--save-every', '0', '--device', 'cpu', '--flow', 'dis']
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     # SIGTERM goes to the whole process group (as pkill -f or a service manager sends it): the data-loading
     # worker must not die of it before the main process has saved.

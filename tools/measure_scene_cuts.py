@@ -19,8 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from frames import UsageError, read_image, report_errors  # noqa: E402
-from video import IMAGE_SUFFIXES, SCENE_THRESHOLD, scene_score  # noqa: E402
+from softmax_splatting.errors import UsageError, report_errors  # noqa: E402
+from softmax_splatting.frames import read_image  # noqa: E402
+from softmax_splatting.video import IMAGE_SUFFIXES, SCENE_THRESHOLD, scene_score  # noqa: E402
 
 
 def shots(root: Path) -> Dict[str, List[Path]]:

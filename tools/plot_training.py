@@ -20,7 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from frames import UsageError, atomic_path, report_errors  # noqa: E402
+from softmax_splatting.errors import UsageError, report_errors  # noqa: E402
+from softmax_splatting.files import atomic_path  # noqa: E402
 
 
 def read_records(paths: Sequence[Path]) -> List[Dict[str, float]]:

@@ -45,9 +45,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import frames  # noqa: E402
-import metrics  # noqa: E402
-from classical import ClassicalInterpolator, DisParameters  # noqa: E402
+from softmax_splatting import frames  # noqa: E402
+from softmax_splatting import metrics  # noqa: E402
+from softmax_splatting.classical import ClassicalInterpolator, DisParameters  # noqa: E402
 
 
 def parse_value(text: str):

@@ -1,0 +1,264 @@
+"""A training-free frame interpolator: DIS optical flow plus softmax splatting (for users without trained weights).
+
+The softmax splatting paper (Niklaus & Liu, CVPR 2020) interpolates by estimating optical flow between the two
+input frames, forward-warping ("splatting") both frames to the desired time t, and letting a synthesis network
+combine the warped frames (Sec. 3 and 4). Without trained weights we keep the parts that need no training:
+
+1. Flow: OpenCV's Dense Inverse Search (Kroeger et al., ECCV 2016) in both directions, on 8-bit grey images on the
+   CPU, once per pair (all requested times reuse it).
+2. Importance metric: brightness constancy, as in Sec. 3.4 of the paper, ``Z0 = -alpha * |I0 - backwarp(I1, F0->1)|``
+   averaged over the colour channels (and symmetrically ``Z1`` for frame two). Where several source pixels land on
+   one target, the one that is consistent with the other frame (usually the occluder in front) wins.
+3. Splatting: both frames go to time t (``t * F0->1`` and ``(1 - t) * F1->0``) and are merged in one softmax: every
+   contribution weighs ``bilinear * exp(Z) * (1 - t)`` for frame one, ``... * t`` for frame two. A pixel that only one
+   frame reaches (a disocclusion) takes that frame; where both reach it, the better matching and temporally closer
+   frame dominates; at t = 0 frame two weighs nothing, so frame one comes out exactly (and frame two at t = 1).
+4. Holes: pixels that neither splat covers well (coverage: the bilinear weights reaching the pixel from both frames,
+   summed) are filled from their neighbourhood by push-pull interpolation (a coverage-weighted image pyramid),
+   blended in by the coverage, so cracks where the flow stretches and content entering at a border get plausible
+   colours instead of black.
+
+The synthesis network of the paper is what this interpolator lacks: it is a baseline, and a tool that works out of
+the box. Its parameters (DIS at full resolution with patch stride 2, alpha = 5, coverage 1) were chosen on DAVIS video
+(``tools/tune_classical.py`` documents the sets and commands), never on the Middlebury benchmark. On DAVIS they made
+differences of tenths of a dB at most: the flow's failures on large motion dominate the error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .pwc import backwarp
+from .softsplat import softsplat
+
+__all__ = ['ClassicalInterpolator', 'DisParameters', 'blend', 'dis_flows', 'fill_holes', 'splat_sources']
+
+MIN_DIS_SIZE = 16  # smaller frames are padded for DIS (which needs about two patches)
+DIS_MAX_PIXELS = 2048 * 1080  # the largest finest DIS level (larger frames run DIS one or more levels up)
+
+
+@dataclass(frozen=True)
+class DisParameters:
+    """Settings of ``cv2.DISOpticalFlow`` (see OpenCV's documentation of DISOpticalFlow for each field)."""
+
+    preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM  # the fields below override it; it sets the rest
+    finest_scale: int = 0  # full resolution: sub-pixel detail matters for interpolation
+    patch_size: int = 8
+    patch_stride: int = 2
+    gradient_descent_iterations: int = 25
+    variational_refinement_iterations: int = 5
+    variational_refinement_alpha: float = 20.0
+    variational_refinement_delta: float = 5.0
+    variational_refinement_gamma: float = 10.0
+    use_mean_normalization: bool = True
+    use_spatial_propagation: bool = True
+
+    def create(self) -> cv2.DISOpticalFlow:
+        dis = cv2.DISOpticalFlow_create(self.preset)
+        dis.setFinestScale(self.finest_scale)
+        dis.setPatchSize(self.patch_size)
+        dis.setPatchStride(self.patch_stride)
+        dis.setGradientDescentIterations(self.gradient_descent_iterations)
+        dis.setVariationalRefinementIterations(self.variational_refinement_iterations)
+        dis.setVariationalRefinementAlpha(self.variational_refinement_alpha)
+        dis.setVariationalRefinementDelta(self.variational_refinement_delta)
+        dis.setVariationalRefinementGamma(self.variational_refinement_gamma)
+        dis.setUseMeanNormalization(self.use_mean_normalization)
+        dis.setUseSpatialPropagation(self.use_spatial_propagation)
+        return dis
+
+
+def fill_holes(image: torch.Tensor, confidence: torch.Tensor, overwrite: bool = False) -> torch.Tensor:
+    """Push-pull fill: replace ``image`` ``[N, C, H, W]`` where ``confidence`` ``[N, 1, H, W]`` (in [0, 1]) is low.
+
+    The push phase builds a pyramid of confidence-weighted averages (every level halves the size) until the
+    coarsest level is a few pixels; the pull phase walks back up and, at each level, blends the level's own value
+    with the upsampled coarser one by the level's confidence. A pixel with confidence 1 keeps its value; a hole takes
+    the average of the nearest confident pixels at the scale where they first appear. ``overwrite`` lets it use
+    ``image``'s memory (which then holds garbage) instead of a copy.
+    """
+    levels: List[Tuple[torch.Tensor, torch.Tensor]] = []
+    value, weight = (image.mul_(confidence) if overwrite else image * confidence), confidence
+    while True:
+        levels.append((value, weight))
+        h, w = value.shape[2:]
+        if h <= 1 and w <= 1:
+            break
+        kernel = (2 if h > 1 else 1, 2 if w > 1 else 1)
+        # Sums over 2x2 blocks (ceil_mode: odd sizes keep their last row/column). A summed weight above 1 is clipped:
+        # one confident pixel is enough to define a coarse pixel.
+        value = F.avg_pool2d(value, kernel, ceil_mode=True, divisor_override=1)
+        weight = F.avg_pool2d(weight, kernel, ceil_mode=True, divisor_override=1)
+        clipped = weight.clamp(max=1.0)
+        value, weight = value / weight.clamp(min=1e-12) * clipped, clipped
+    value, weight = levels.pop()
+    filled = value / weight.clamp(min=1e-12)
+    while levels:
+        value, weight = levels.pop()  # finest last; each level is dropped once used
+        coarse = F.interpolate(filled, size=value.shape[2:], mode='bilinear', align_corners=False)
+        filled = coarse.mul_(1.0 - weight).add_(value)
+        del value, weight, coarse
+    return filled
+
+
+class ClassicalInterpolator:
+    """Training-free interpolation by DIS flow and softmax splatting; see the module docstring.
+
+    Args:
+        dis: DIS optical flow settings.
+        alpha: scale of the brightness-constancy metric (per unit of mean absolute RGB difference in [0, 1]).
+        coverage: splatting coverage (sum of the bilinear weights that reach a pixel from both frames) at which a
+            pixel counts as fully covered; below it, the push-pull fill is blended in linearly.
+    """
+
+    def __init__(self, dis: Optional[DisParameters] = None, alpha: float = 5.0, coverage: float = 1.0):
+        if not alpha >= 0.0:
+            raise ValueError(f'alpha must be non-negative, got {alpha}')
+        if not coverage > 0.0:
+            raise ValueError(f'coverage must be positive, got {coverage}')
+        self.dis = dis if dis is not None else DisParameters()
+        self.alpha = float(alpha)
+        self.coverage = float(coverage)
+
+    def flows(self, one: torch.Tensor, two: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """DIS flow one -> two and two -> one, each ``[N, 2, H, W]`` float32 on the inputs' device (pixels)."""
+        return dis_flows(one, two, self.dis)
+
+    @torch.no_grad()
+    def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[float]) -> List[torch.Tensor]:
+        """Frames at ``times`` between ``one`` (t = 0) and ``two`` (t = 1).
+
+        Args:
+            one, two: ``[N, 3, H, W]`` RGB, floating point in [0, 1], on one device.
+            times: floats in [0, 1].
+
+        Returns:
+            One ``[N, 3, H, W]`` tensor in [0, 1] per time, with the dtype and device of ``one``.
+        """
+        _check_frames(one, two)
+        times = [float(t) for t in times]
+        for t in times:
+            if not 0.0 <= t <= 1.0:
+                raise ValueError(f'times must lie in [0, 1], got {t}')
+        if not times:
+            return []
+        flow_01, flow_10 = self.flows(one, two)
+        return self.synthesize(one, two, flow_01, flow_10, times)
+
+    @torch.no_grad()
+    def synthesize(self, one: torch.Tensor, two: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor,
+                   times: Sequence[float]) -> List[torch.Tensor]:
+        """The frames at ``times`` from given flows ``[N, 2, H, W]`` (one -> two, two -> one); see interpolate."""
+        dtype = one.dtype
+        sources = splat_sources(one.float(), two.float(), flow_01.float(), flow_10.float(), self.alpha)
+        return [blend(sources, flow_01.float(), flow_10.float(), t, self.coverage).to(dtype) for t in times]
+
+
+@torch.no_grad()
+def splat_sources(one: torch.Tensor, two: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor,
+                  alpha: float) -> torch.Tensor:
+    """What :func:`blend` splats, for all times: ``[2N, 5, H, W]`` (frame one's samples, then frame two's).
+
+    Channels: colour * e^Z, e^Z and a plain one whose splat is the coverage (the sum of the bilinear weights), with
+    Z = -alpha * |I0 - backwarp(I1, F0->1)| (mean over RGB; symmetrically for frame two). Z lies in [-alpha, 0], so
+    exp() needs no shift. Inputs ``[N, 3, H, W]`` and ``[N, 2, H, W]`` float32. Not differentiable (a fixed input
+    of the learned model); computed in place where it can, to keep 4K frames within memory.
+    """
+    n = one.shape[0]
+    sources = one.new_empty((2 * n, 5) + tuple(one.shape[2:]))
+    for k, (image, other, flow) in enumerate(((one, two, flow_01), (two, one, flow_10))):
+        part = sources[k * n:(k + 1) * n]
+        weight = part[:, 3:4]
+        torch.mean((image - backwarp(other, flow, padding='border')).abs_(), 1, keepdim=True, out=weight)
+        weight.mul_(-alpha).exp_()
+        torch.mul(image, weight, out=part[:, :3])
+        part[:, 4:5].fill_(1.0)
+    return sources
+
+
+@torch.no_grad()
+def blend(sources: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor, t: Union[float, torch.Tensor],
+          coverage: float = 1.0) -> torch.Tensor:
+    """Both frames splatted to time ``t`` in one softmax, holes filled: ``[N, 3, H, W]`` in [0, 1].
+
+    Args:
+        sources: :func:`splat_sources` of the pair, ``[2N, 5, H, W]``.
+        flow_01, flow_10: ``[N, 2, H, W]`` flows one -> two and two -> one, in pixels.
+        t: a float, or a tensor broadcastable to ``[N, 1, 1, 1]`` (one time per sample), in [0, 1].
+        coverage: the summed bilinear weight at which a pixel counts as fully covered.
+
+    Every contribution weighs ``bilinear * e^Z * (1 - t)`` for frame one and ``... * t`` for frame two, so at t = 0
+    frame one comes out exactly. Not differentiable; in place where it can (4K frames).
+    """
+    n = flow_01.shape[0]
+    # one call per frame rather than both stacked: the same work, half the temporary memory
+    merged = softsplat(sources[:n], flow_01 * t, None, 'sum')
+    # Coverage counts both frames fully, whatever t: a pixel that only frame two reaches (disoccluded) is reliable
+    # even at small t, where its colour weight is small but still alone.
+    confidence = merged[:, 4:5].clone()
+    merged.mul_(1.0 - t)
+    other = softsplat(sources[n:], flow_10 * (1.0 - t), None, 'sum')
+    confidence.add_(other[:, 4:5]).div_(coverage).clamp_(0.0, 1.0)
+    merged.add_(other.mul_(t))
+    del other
+    denominator = merged[:, 3:4]
+    confidence.masked_fill_(denominator <= 0, 0.0)
+    splatted = merged[:, :3].div_(denominator.clamp(min=1e-30))
+    return fill_holes(splatted, confidence, overwrite=True).clamp_(0.0, 1.0)
+
+
+def dis_flows(one: torch.Tensor, two: torch.Tensor, parameters: DisParameters) -> Tuple[torch.Tensor, torch.Tensor]:
+    """DIS flow one -> two and two -> one, each ``[N, 2, H, W]`` float32 on the inputs' device, in pixels.
+
+    ``one``, ``two``: ``[N, 3, H, W]`` RGB in [0, 1]; DIS runs on their 8-bit grey versions on the CPU (no gradient).
+    """
+    grey_one, grey_two = _grey_uint8(one), _grey_uint8(two)
+    h, w = grey_one[0].shape
+    # DIS refuses images smaller than about its patch size: replicate the border, then crop the flow.
+    pad_h, pad_w = max(0, MIN_DIS_SIZE - h), max(0, MIN_DIS_SIZE - w)
+    dis = parameters.create()
+    # Above ~2 megapixels the finest level moves up (3840 x 2160 runs at 1920 x 1080 and is upsampled inside DIS):
+    # DIS's buffers at full 4K resolution take ~2 GB, and motion at that size is large enough for half resolution.
+    finest = parameters.finest_scale
+    while (h * w) >> (2 * finest) > DIS_MAX_PIXELS:
+        finest += 1
+    dis.setFinestScale(finest)
+    forward, backward = [], []
+    for a, b in zip(grey_one, grey_two):
+        if pad_h or pad_w:
+            a = cv2.copyMakeBorder(a, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+            b = cv2.copyMakeBorder(b, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        forward.append(dis.calc(a, b, None)[:h, :w])
+        backward.append(dis.calc(b, a, None)[:h, :w])
+    return _flow_tensor(forward, one.device), _flow_tensor(backward, one.device)
+
+
+def _check_frames(one: torch.Tensor, two: torch.Tensor) -> None:
+    for name, frame in (('one', one), ('two', two)):
+        if not isinstance(frame, torch.Tensor):
+            raise TypeError(f'{name} must be a torch.Tensor [N, 3, H, W], got {type(frame).__name__}')
+        if frame.dim() != 4 or frame.shape[1] != 3 or min(frame.shape) == 0:
+            raise ValueError(f'{name} must have shape [N, 3, H, W], got {list(frame.shape)}')
+        if not frame.is_floating_point():
+            raise TypeError(f'{name} must be floating point in [0, 1], got {frame.dtype}')
+    if one.shape != two.shape:
+        raise ValueError(f'one and two differ in shape: {list(one.shape)} vs {list(two.shape)}')
+    if one.device != two.device:
+        raise ValueError(f'one is on {one.device}, two on {two.device}; both must be on one device')
+
+
+def _flow_tensor(flows: List[np.ndarray], device: torch.device) -> torch.Tensor:
+    """N OpenCV flows ``[H, W, 2]`` float32 -> ``[N, 2, H, W]`` on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(np.stack(flows))).permute(0, 3, 1, 2).contiguous().to(device)
+
+
+def _grey_uint8(frames: torch.Tensor) -> List[np.ndarray]:
+    """``[N, 3, H, W]`` RGB in [0, 1] -> N contiguous ``[H, W]`` uint8 grey images (ITU-R BT.601 luma) on the CPU."""
+    rgb = frames.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY) for image in rgb]

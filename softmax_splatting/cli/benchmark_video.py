@@ -1,0 +1,137 @@
+"""Seconds per output frame of ``run_a_pair.py --video`` against ffmpeg's minterpolate, on the same clips, one run.
+
+    python benchmark_video.py                          # DAVIS blackswan at 854x480 and 1920x1080, 2x the frame rate
+    python benchmark_video.py --frames 10 --sizes 854x480 --model classical
+
+The clips are made from real footage (``../shared/data/davis/blackswan`` when present, else ``example_img`` pans):
+``--frames`` frames encoded losslessly at each size, so decoding costs both tools the same. Each tool doubles the
+frame rate into an .mp4 (libx264, CRF 18); the time is the whole conversion (decoding, interpolation, encoding)
+divided by the output frames. minterpolate runs with its motion-compensated settings
+(``mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1``), the ones its users pick for quality, and with ``-threads``
+matching ours. ffmpeg is the binary that imageio-ffmpeg ships with moviepy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import cv2
+
+from .. import errors, files, frames
+from ..errors import UsageError
+from ..files import EXAMPLE_IMAGES, SHARED_DATA
+from ..resources import configure_threads
+from . import options, tables
+
+DAVIS = SHARED_DATA / 'davis' / 'blackswan'
+MINTERPOLATE = 'minterpolate=fps={fps}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1'
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg  # noqa: PLC0415 - comes with moviepy
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def source_frames(count: int) -> List:
+    """``count`` RGB frames of real footage (DAVIS blackswan if present, else the example pair panned)."""
+    if DAVIS.is_dir():
+        paths = sorted(DAVIS.glob('*.jpg'))[:count]
+        if len(paths) == count:
+            return [frames.read_image(p) for p in paths]
+    one = frames.read_image(EXAMPLE_IMAGES / 'one.png')
+    return [cv2.warpAffine(one, cv2.getRotationMatrix2D((0, 0), 0, 1.0 + 0.002 * k), one.shape[1::-1],
+                           borderMode=cv2.BORDER_REFLECT) for k in range(count)]
+
+
+def make_clip(path: Path, images: List, width: int, height: int, fps: int = 24) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        for k, image in enumerate(images):
+            resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if width < image.shape[1]
+                                 else cv2.INTER_CUBIC)
+            frames.write_image(Path(folder) / f'{k:05d}.png', resized)
+        subprocess.run([ffmpeg_exe(), '-hide_banner', '-loglevel', 'error', '-y', '-framerate', str(fps), '-i',
+                        str(Path(folder) / '%05d.png'), '-c:v', 'libx264', '-qp', '0', '-pix_fmt', 'yuv444p',
+                        str(path)], check=True)
+
+
+def timed(command: Sequence[str]) -> float:
+    began = time.perf_counter()
+    # The interpolator runs as `python -m`, so the package must be importable from its folder, installed or not.
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(filter(None, [package_root, os.environ.get('PYTHONPATH')]))
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': path})
+    if result.returncode != 0:
+        raise UsageError(f'{Path(command[0]).name} failed: {result.stderr.strip().splitlines()[-1:]}')
+    return time.perf_counter() - began
+
+
+def count_frames(path: Path) -> int:
+    import av  # noqa: PLC0415
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(video=0))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.frames < 2 or args.repeats < 1:
+        raise UsageError('--frames must be at least 2 and --repeats at least 1')
+    threads = configure_threads(args.threads)  # and the same count for both tools
+    images = source_frames(args.frames)
+    rows: List[Dict[str, object]] = []
+    print(f'2x frame rate, {args.frames} input frames, {threads} threads; seconds per output frame (median of '
+          f'{args.repeats})')
+    print(tables.header(['size', f'softsplat ({args.model or "default"})', 'ffmpeg minterpolate', 'ratio'],
+                        [False, True, True, True]))
+    with tempfile.TemporaryDirectory() as folder:
+        for width, height in args.sizes:
+            size = f'{width}x{height}'
+            clip = Path(folder) / f'clip-{size}.mkv'
+            make_clip(clip, images, width, height)
+            ours_out, theirs_out = Path(folder) / f'ours-{size}.mp4', Path(folder) / f'theirs-{size}.mp4'
+            ours_cmd = [sys.executable, '-m', 'softmax_splatting.cli.interpolate', '--video', str(clip),
+                        '--out', str(ours_out), '--factor', '2', '--threads', str(threads)]
+            ours_cmd += ['--model', args.model] if args.model else []
+            theirs_cmd = [ffmpeg_exe(), '-hide_banner', '-loglevel', 'error', '-y', '-threads', str(threads), '-i',
+                          str(clip), '-vf', MINTERPOLATE.format(fps=48), '-c:v', 'libx264', '-crf', '18',
+                          '-pix_fmt', 'yuv420p', str(theirs_out)]
+            ours, theirs = [], []
+            for _ in range(args.repeats):  # interleaved, so both see the same machine load
+                ours.append(timed(ours_cmd))
+                theirs.append(timed(theirs_cmd))
+            ours_frames, theirs_frames = count_frames(ours_out), count_frames(theirs_out)
+            a = sorted(ours)[len(ours) // 2] / ours_frames
+            b = sorted(theirs)[len(theirs) // 2] / theirs_frames
+            rows.append({'size': size, 'ours_s_per_frame': a, 'ours_frames': ours_frames,
+                         'minterpolate_s_per_frame': b, 'minterpolate_frames': theirs_frames})
+            print(tables.row([size, f'{a:.3f} s ({ours_frames} frames)', f'{b:.3f} s ({theirs_frames} frames)',
+                              f'{a / b:.2f}x']), flush=True)
+    if args.json:
+        files.write_json(args.json, {'threads': threads, 'rows': rows})
+    return 0
+
+
+def build_parser() -> options.Parser:
+    parser = options.Parser(__doc__)
+    parser.add_argument('--sizes', nargs='+', type=options.size, default=[(854, 480), (1920, 1080)],
+                        metavar='WxH',
+                        help='clip sizes (default: 854x480 1920x1080)')
+    parser.add_argument('--frames', type=int, default=24, help='input frames per clip (default: 24)')
+    parser.add_argument('--model', help='passed to run_a_pair.py --model (default: its default)')
+    options.add_repeats(parser, 3, 'tool and size (default: 3)')
+    options.add_threads(parser)
+    options.add_json(parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return errors.report_errors(lambda: run(build_parser().parse_args(argv)))
+
+
+if __name__ == '__main__':
+    sys.exit(main())

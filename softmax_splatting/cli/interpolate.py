@@ -1,0 +1,199 @@
+"""Interpolate between two frames, or convert a whole video's frame rate, from the command line.
+
+    python run_a_pair.py                                    # example_img/one.png, two.png -> out.png at t = 0.5
+    python run_a_pair.py --one a.png --two b.png --out mid.png --time 0.25 0.5 0.75
+    python run_a_pair.py --video clip.mp4 --out slow.mp4 --factor 4
+    python run_a_pair.py --video clip.mp4 --out smooth.mkv --fps 60
+    python run_a_pair.py --video frames/%05d.png --input-fps 24 --out frames_x2/
+
+The model is the classical interpolator (``--model classical``; see classical.py) or any MainNet checkpoint given
+with ``--model PATH``. Videos (a file, a folder of frames or a printf pattern) are decoded and encoded through PyAV
+(see video.py): two decoded frames are held at a time, output times follow the input's timestamps, no frame is
+blended across a scene cut, audio is copied, rotation and sample aspect ratio are kept. Every output is written under
+a temporary name and moved into place when complete, so a failure or Ctrl-C never leaves a partial file. Bad input
+gets one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import torch
+
+from .. import errors, frames, video
+from ..errors import UsageError
+from ..files import EXAMPLE_IMAGES
+from ..interpolator import load_interpolator
+from ..resources import configure_threads, return_freed_memory, select_device
+from ..video import SCENE_THRESHOLD
+from . import options
+
+
+def build_parser() -> options.Parser:
+    parser = options.Parser(__doc__)
+    parser.add_argument('--one', default=str(EXAMPLE_IMAGES / 'one.png'),
+                        help='first frame (default: the example pair, example_img/one.png)')
+    parser.add_argument('--two', default=str(EXAMPLE_IMAGES / 'two.png'),
+                        help='second frame (default: example_img/two.png)')
+    parser.add_argument('--out', help='output image (default: out.png) or, with --video, output video '
+                                      '(default: <input name>-x<factor>.mp4 or <input name>-<fps>fps.mp4 in the '
+                                      'current folder), or a folder (existing, or ending in /) for numbered frames')
+    parser.add_argument('--time', type=float, nargs='+', metavar='T',
+                        help='time(s) in [0, 1] between the frames (default: 0.5); with several, the outputs are '
+                             'named <out>-t<T><suffix>')
+    options.add_model(parser)
+    options.add_device(parser)
+    parser.add_argument('--fp16', action='store_true', help='half precision on CUDA (MainNet only)')
+    options.add_threads(parser)
+    video = parser.add_argument_group('video')
+    video.add_argument('--video', metavar='IN', help='convert a whole video: a video file, a folder of frames or a '
+                                                     'printf pattern such as frames/%%05d.png')
+    rate = video.add_mutually_exclusive_group()
+    rate.add_argument('--factor', type=int, help='multiply the frame rate by this integer >= 2 (default: 2)')
+    rate.add_argument('--fps', metavar='R', help='output frame rate, e.g. 60, 59.94 or 24000/1001 (times follow the '
+                                                 'input\'s timestamps; the duration stays the same)')
+    video.add_argument('--input-fps', metavar='R', help='frame rate of a folder or pattern of frames (default: 25)')
+    video.add_argument('--scene-threshold', type=float, default=SCENE_THRESHOLD, metavar='X',
+                       help=f'scene-cut threshold on the colour-histogram distance of consecutive frames, in [0, 1]; '
+                            f'frames across a cut repeat the nearer side instead of blending (0: no detection; '
+                            f'default: {SCENE_THRESHOLD})')
+    video.add_argument('--codec', help='video encoder (default: libx264; libvpx-vp9 for .webm)')
+    video.add_argument('--crf', type=int, help='constant rate factor of the encoder (default: 18)')
+    video.add_argument('--pix-fmt', default='yuv420p', help='output pixel format (default: yuv420p, which players '
+                                                            'everywhere accept)')
+    return parser
+
+
+def output_names(out: Path, times: Sequence[float]) -> List[Path]:
+    if len(times) == 1:
+        return [out]
+    return [out.with_name(f'{out.stem}-t{t:g}{out.suffix}') for t in times]
+
+
+@torch.no_grad()
+def run_pair(args: argparse.Namespace, model, device: torch.device) -> None:
+    one, two = frames.read_image(args.one), frames.read_image(args.two)
+    if one.shape != two.shape:
+        raise UsageError(f'the frames differ in size: {args.one} is {one.shape[1]}x{one.shape[0]}, '
+                         f'{args.two} is {two.shape[1]}x{two.shape[0]}')
+    out = Path(args.out or 'out.png')
+    if out.suffix.lower() not in ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp'):
+        raise UsageError(f'--out {out}: use an image suffix such as .png')
+    results = model.interpolate(frames.to_tensor(one, device), frames.to_tensor(two, device), args.time)
+    for path, result in zip(output_names(out, args.time), results):
+        frames.write_image(path, result)
+        print(f'wrote {path}')
+
+
+@torch.no_grad()
+def run_video(args: argparse.Namespace, model, device: torch.device) -> None:
+    from tqdm import tqdm  # noqa: PLC0415
+
+    source = video.open_source(args.video, video.parse_rate(args.input_fps, '--input-fps') if args.input_fps else None)
+    try:
+        timeline = video.Timeline(source, factor=None if args.fps else (args.factor or 2),
+                                  fps=video.parse_rate(args.fps) if args.fps else None)
+        out = args.out or (f'{source.path.stem}-{args.fps.replace("/", "_")}fps.mp4' if args.fps else
+                           f'{source.path.stem}-x{args.factor or 2}.mp4')
+        sink = video.open_sink(out, source, timeline, video.EncodeOptions(args.codec, args.crf, args.pix_fmt))
+        try:
+            frames_in, frames_out, cuts = convert(source, sink, timeline, model, device, args.scene_threshold,
+                                                  tqdm(total=source.expected, unit='frame', desc=source.path.name))
+            sink.finish()
+        except BaseException:
+            sink.abort()
+            raise
+    finally:
+        source.close()
+    for notice in source.notices + sink.notices:
+        print(notice, file=sys.stderr)
+    print(f'wrote {out}: {frames_in} frames in, {frames_out} out at {float(timeline.rate):.6g} fps'
+          f'{f", {cuts} scene cut(s) not blended across" if cuts else ""}')
+
+
+def convert(source: video.Source, sink, timeline: video.Timeline, model, device: torch.device, threshold: float,
+            progress) -> tuple:
+    """Stream ``source`` through the interpolator into ``sink``; returns (frames in, frames out, scene cuts).
+
+    Raises UsageError, before anything is finished, for a video of fewer than two frames or one that decodes to
+    fewer frames than its container declares.
+    """
+    previous, written, cuts = None, 0, 0
+    with progress:
+        for frame in source.frames():
+            progress.update(1)
+            if previous is not None:
+                plan = timeline.between(previous, frame)
+                cut = threshold > 0 and video.scene_score(previous.image, frame.image) > threshold
+                cuts += cut
+                times = sorted({t for _, t in plan if t > 0})
+                middle = {}
+                if times and not cut:
+                    results = model.interpolate(frames.to_tensor(previous.image, device),
+                                                frames.to_tensor(frame.image, device), times)
+                    middle = {t: frames.to_uint8(result) for t, result in zip(times, results)}
+                for pts, t in plan:
+                    if t == 0:
+                        image = previous.image
+                    elif cut:  # never blend two shots: the nearer side repeats
+                        image = previous.image if t < 0.5 else frame.image
+                    else:
+                        image = middle[t]
+                    sink.write(image, pts)
+                    written += 1
+            previous = frame
+    decoded = source.decoded
+    if previous is None:
+        raise UsageError(f'{source.path}: no frame could be decoded')
+    if decoded < 2:
+        raise UsageError(f'{source.path}: has only one frame; there is nothing to interpolate between')
+    source.check_complete()
+    pts_list, last_duration = timeline.tail(previous, source.end)
+    for k, pts in enumerate(pts_list):
+        sink.write(previous.image, pts, last_duration if k == len(pts_list) - 1 else 1)
+    return decoded, written + len(pts_list), cuts
+
+
+def run(args: argparse.Namespace) -> int:
+    """The tool for parsed arguments; raises UsageError on bad input before writing anything."""
+    configure_threads(args.threads)
+    return_freed_memory()
+    if not 0.0 <= args.scene_threshold <= 1.0:
+        raise UsageError(f'--scene-threshold must lie in [0, 1], got {args.scene_threshold:g}')
+    if args.factor is not None and args.factor < 2:
+        raise UsageError(f'--factor must be at least 2, got {args.factor}')
+    video_only = [name for name in ('factor', 'fps', 'input_fps', 'codec', 'crf')
+                  if getattr(args, name) is not None]
+    if video_only and not args.video:
+        raise UsageError(f'--{video_only[0].replace("_", "-")} applies to --video')
+    if args.time is not None and args.video:
+        raise UsageError('--time applies to a pair; with --video, --factor or --fps choose the output frames')
+    args.time = args.time if args.time is not None else [0.5]
+    for t in args.time:
+        if not 0.0 <= t <= 1.0:
+            raise UsageError(f'--time values must lie in [0, 1], got {t:g}')
+    if not args.video:
+        names = output_names(Path(args.out or 'out.png'), args.time)
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                first = args.time[names.index(name)]
+                raise UsageError(f'--time {first} and {args.time[index]} would both be written to {name}; give '
+                                 f'each time once')
+    device = select_device(args.device)
+    model = load_interpolator(args.model, device, fp16=args.fp16)
+    if args.video:
+        run_video(args, model, device)
+    else:
+        run_pair(args, model, device)
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return errors.report_errors(lambda: run(build_parser().parse_args(argv)))
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,786 @@
+"""Train and test the softmax-splatting model on frame triplets in the Vimeo90k layout (paper Sec. 4.3).
+
+The published release has no training code. This script is the pipeline: the paper's recipe (Adam at 1e-4,
+256 x 256 random crops of Vimeo90k triplets, the Laplacian-pyramid loss, PWC-Net frozen for the first steps when it
+starts from trained weights, then trained jointly) with what a reproducible run needs: augmentation (crops, flips,
+temporal reversal), worker processes, validation with PSNR/SSIM against the classical interpolator's score,
+TensorBoard scalars, an optional moving average of the weights, atomic checkpoints that resume exactly (also after
+Ctrl-C or SIGTERM, which save the current step), and multi-GPU / multi-node training through PyTorch's own
+DistributedDataParallel under ``torchrun`` (NCCL on GPUs, gloo on CPUs).
+
+For CPUs, ``--flow dis --residual`` trains the model over OpenCV's DIS flow, cached per triplet, as a correction of
+the classical interpolator (see ``main_net.py``); ``weights/README.md`` records how the shipped weights were made.
+
+Data: ``--data DIR [DIR ...]`` holds ``sequences/<a>/<b>/im1.png, im2.png, im3.png`` (``.jpg`` also read) and the
+lists ``tri_trainlist.txt`` / ``tri_testlist.txt``. Vimeo90k has that layout; ``make_triplets.py`` builds it from
+any footage. Examples::
+
+    python train_and_test.py --data vimeo_triplet --out runs/vimeo --steps 300000
+    torchrun --nproc_per_node 4 train_and_test.py --data vimeo_triplet --out runs/vimeo4 --batch-size 4
+    python train_and_test.py --data vimeo_triplet --resume --out runs/vimeo --steps 400000
+    python train_and_test.py --data vimeo_triplet --test --model runs/vimeo/final.pt
+    python train_and_test.py --benchmark 20 --batch-size 8 --crop 256x256 --amp   # throughput, random data
+
+Randomness is a function of (seed, epoch, sample), never of worker timing, so ``--resume`` continues a run
+exactly: the same batches, the same augmentations, the restored optimizer, scheduler, EMA and RNG states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from .. import errors, files, frames, metrics
+from ..classical import ClassicalInterpolator, DisParameters, dis_flows
+from ..errors import UsageError
+from ..files import atomic_path, load_checkpoint
+from ..losses import LOSSES, REFERENCE_LOSSES
+from ..main_net import MainNet
+from ..resources import configure_threads, select_device
+from ..training import SaveSchedule, StopSignals, quiet_worker, run_steps, start_quietly, stopped
+from . import options, tables
+
+LIST_FILES = {'train': 'tri_trainlist.txt', 'test': 'tri_testlist.txt'}
+CHECKPOINT_FORMAT = 'softsplat-training'
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------------------------
+
+def read_list(root: Path, split: str) -> List[str]:
+    """The triplet names (``<a>/<b>``) of a split; raises UsageError when the list is missing or empty."""
+    path = root / LIST_FILES[split]
+    if not path.is_file():
+        raise UsageError(f'{path}: no such list file (expected the Vimeo90k triplet layout: sequences/<a>/<b>/'
+                         f'im1.png..im3.png with {LIST_FILES["train"]} and {LIST_FILES["test"]})')
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not names:
+        raise UsageError(f'{path}: the list is empty')
+    return names
+
+
+def triplet_paths(root: Path, name: str) -> List[Path]:
+    folder = root / 'sequences' / name
+    paths = []
+    for index in (1, 2, 3):
+        candidates = [folder / f'im{index}{suffix}' for suffix in ('.png', '.jpg', '.jpeg')]
+        found = next((p for p in candidates if p.is_file()), None)
+        if found is None:
+            raise UsageError(f'{folder}: im{index}.png (or .jpg) is missing')
+        paths.append(found)
+    return paths
+
+
+def flow_cache_tag(parameters: DisParameters) -> str:
+    """The cache folder name of one DIS setting: flows computed with other settings are never reused."""
+    text = json.dumps(dataclasses.asdict(parameters), sort_keys=True)
+    return 'dis-' + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class TripletDataset(Dataset):
+    """Frame triplets as ``(one, middle, two)``, each ``[3, H, W]`` float32 RGB in [0, 1], from one or more roots.
+
+    With ``flows`` (DIS settings), items also carry both DIS flows of the pair, ``flow_01`` and ``flow_10``
+    (``[2, H, W]`` float32, pixels), computed once on the whole frames and cached in
+    ``ROOT/flow_cache/<settings>/<name>.npy`` (crops, flips and temporal reversal transform frames and flows
+    together), and the classical interpolator's MSE on the whole middle frame (a scalar, the ``relmse`` reference).
+
+    Items are addressed by ``(index, epoch)`` (see :class:`EpochTagged`) so that augmentation is drawn from a
+    generator seeded by ``(seed, epoch, index)``: identical across worker counts, processes and resumed runs.
+    ``crop`` None keeps the whole frame and ``augment`` False disables flips and reversal (validation, test).
+    """
+
+    def __init__(self, roots: Union[Path, Sequence[Path]], split: str, crop: Optional[int], augment: bool,
+                 seed: int = 0, limit: Optional[int] = None, flows: Optional[DisParameters] = None):
+        roots = [Path(roots)] if isinstance(roots, (str, os.PathLike)) else [Path(r) for r in roots]
+        self.crop, self.augment, self.seed, self.flows = crop, augment, seed, flows
+        self.items = [(root, name) for root in roots for name in read_list(root, split)][:limit]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def flow_path(self, index: int) -> Path:
+        root, name = self.items[index]
+        return root / 'flow_cache' / flow_cache_tag(self.flows) / f'{name}.npy'
+
+    def cached_flows(self, index: int, images: Sequence[np.ndarray]) -> np.ndarray:
+        """``[H, W, 4]`` float32: F0->1 (x, y) then F1->0 (x, y) of frames one and three, cached on disk."""
+        path = self.flow_path(index)
+        flows = _load_array(path, images[0].shape[:2] + (4,))
+        if flows is None:
+            one, two = frames.to_tensor(images[0]), frames.to_tensor(images[2])
+            forward, backward = dis_flows(one, two, self.flows)
+            flows = torch.cat([forward, backward], 1)[0].permute(1, 2, 0).contiguous().numpy()
+            _save_array(path, flows)
+        return flows
+
+    def reference_mse(self, index: int, images: Sequence[np.ndarray], flows: np.ndarray) -> float:
+        """The classical interpolator's MSE on the whole middle frame (the ``relmse`` loss's reference), cached."""
+        path = self.flow_path(index).with_suffix('.classical-mse.npy')
+        cached = _load_array(path, (1,))
+        if cached is not None:
+            return float(cached[0])
+        one, middle, two = (frames.to_tensor(image) for image in images[:3])
+        flow = torch.from_numpy(flows).permute(2, 0, 1).unsqueeze(0)
+        guess = ClassicalInterpolator().synthesize(one, two, flow[:, :2], flow[:, 2:], [0.5])[0]
+        mse = max(float((frames.to_tensor(frames.to_uint8(guess)) - middle).square().mean()), 1e-8)
+        _save_array(path, np.array([mse], np.float32))
+        return mse
+
+    def __getitem__(self, key) -> Tuple[torch.Tensor, ...]:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        root, name = self.items[index]
+        images = [frames.read_image(path) for path in triplet_paths(root, name)]
+        reference = None
+        if self.flows is not None:
+            images.append(self.cached_flows(index, images))
+            reference = self.reference_mse(index, images, images[3])
+        rng = np.random.default_rng([self.seed, epoch, index])
+        if self.crop is not None:
+            height, width = images[0].shape[:2]
+            crop_w, crop_h = self.crop
+            if height < crop_h or width < crop_w:
+                raise UsageError(f'{name}: frames of {width}x{height} are smaller than --crop {crop_w}x{crop_h}')
+            y, x = int(rng.integers(0, height - crop_h + 1)), int(rng.integers(0, width - crop_w + 1))
+            images = [image[y:y + crop_h, x:x + crop_w] for image in images]
+        if self.augment:
+            # Flows change sign along a flipped axis; reversal swaps the two flows (F0->1 becomes F1->0).
+            if rng.random() < 0.5:
+                images = [image[:, ::-1] for image in images]
+                if self.flows is not None:
+                    images[3] = images[3] * np.array([-1, 1, -1, 1], np.float32)
+            if rng.random() < 0.5:
+                images = [image[::-1] for image in images]
+                if self.flows is not None:
+                    images[3] = images[3] * np.array([1, -1, 1, -1], np.float32)
+            if rng.random() < 0.5:  # temporal reversal: the middle frame of a reversed clip is the same
+                images[:3] = images[2::-1]
+                if self.flows is not None:
+                    images[3] = images[3][..., [2, 3, 0, 1]]
+        tensors = tuple(frames.to_tensor(image)[0] for image in images[:3])
+        if self.flows is not None:
+            flows = torch.from_numpy(np.ascontiguousarray(images[3])).permute(2, 0, 1).contiguous()
+            tensors += (flows[:2], flows[2:], torch.tensor(reference, dtype=torch.float32))
+        return tensors
+
+
+def _load_array(path: Path, shape: Tuple[int, ...]) -> Optional[np.ndarray]:
+    """A cached array of the expected shape, or None (missing or damaged: computed again)."""
+    if not path.is_file():
+        return None
+    try:
+        array = np.load(path)
+    except (OSError, ValueError):
+        return None
+    return array if array.shape == shape else None
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as temporary:
+        with open(temporary, 'wb') as handle:
+            np.save(handle, array)
+
+
+class EpochTagged(Sampler):
+    """Wrap a (Distributed)Sampler: yield ``(index, epoch)`` and optionally skip the first ``skip`` items."""
+
+    def __init__(self, base: DistributedSampler, epoch: int, skip: int = 0):
+        self.base, self.epoch, self.skip = base, epoch, skip
+        base.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[Tuple[int, int]]:
+        return ((index, self.epoch) for index in itertools.islice(iter(self.base), self.skip, None))
+
+    def __len__(self) -> int:
+        return max(0, len(self.base) - self.skip)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Distributed setup
+# ---------------------------------------------------------------------------------------------------------------
+
+class Runtime:
+    """Rank, world size and device of this process (one process, or one of torchrun's)."""
+
+    def __init__(self, device_choice: str):
+        self.world = int(os.environ.get('WORLD_SIZE', '1'))
+        self.rank = int(os.environ.get('RANK', '0'))
+        local_rank = int(os.environ.get('LOCAL_RANK', '0'))
+        chosen = select_device(device_choice)
+        use_cuda = chosen.type == 'cuda'
+        # under torchrun each process takes the GPU of its local rank; alone, the one asked for
+        self.device = torch.device('cuda', local_rank) if use_cuda and self.world > 1 else chosen
+        if use_cuda:
+            torch.cuda.set_device(self.device)
+        if self.world > 1:
+            dist.init_process_group('nccl' if use_cuda else 'gloo')
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def mean(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return tensor.item() / self.world
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model, checkpoints
+# ---------------------------------------------------------------------------------------------------------------
+
+def build_model(args: argparse.Namespace) -> Tuple[MainNet, bool]:
+    """The model to train and whether its flow network starts from trained weights (always True for DIS)."""
+    if args.init is None:
+        model = MainNet(metric=args.metric, flow=args.flow, residual=args.residual)
+        return model, args.flow == 'dis' or model.pretrained_flow
+    init = Path(args.init)
+    if not init.is_file():
+        raise UsageError(f'--init {init}: no such file')
+    try:
+        return MainNet.from_file(init), True
+    except ValueError as mainnet_error:
+        from .. import pwc  # noqa: PLC0415 - only needed for this fallback
+        if args.flow != 'pwc':
+            raise UsageError(f'--init {init}: not a MainNet checkpoint ({mainnet_error})') from None
+        model = MainNet(metric=args.metric, pwc_weights=None, residual=args.residual)
+        try:
+            model.flow_net.load_state_dict(pwc.PWCNet.from_file(init).state_dict())
+        except (ValueError, RuntimeError) as pwc_error:
+            raise UsageError(f'--init {init}: neither a MainNet checkpoint ({mainnet_error}) nor a PWC-Net file '
+                             f'({pwc_error})') from None
+        return model, True
+
+
+RANDOM_PWC_NOTICE = ('note: PWC-Net starts from random weights (no pwc/weights/network-default.pytorch, no --init); '
+                     'it trains jointly from the first step')
+
+
+def freeze_steps(args: argparse.Namespace, model: MainNet, pretrained_flow: bool) -> int:
+    """How many first steps keep PWC-Net frozen: --freeze-flow-steps, or by default 10% of --steps when PWC-Net
+    starts from trained weights and 0 when it is random (freezing random flow would teach the synthesis to ignore
+    it; training then says so in one line, :data:`RANDOM_PWC_NOTICE`)."""
+    if model.config.flow != 'pwc':
+        if args.freeze_flow_steps:
+            raise UsageError('--freeze-flow-steps applies to PWC-Net; this model uses DIS flow, which does not train')
+        return 0
+    if not pretrained_flow:
+        if args.freeze_flow_steps:
+            raise UsageError(f'--freeze-flow-steps {args.freeze_flow_steps}: PWC-Net has random weights (no '
+                             f'pwc/weights/network-default.pytorch and no --init), and frozen random flow is '
+                             f'useless; give PWC-Net weights or train it jointly with --freeze-flow-steps 0')
+        return 0
+    if args.freeze_flow_steps is None:
+        return args.steps // 10
+    return args.freeze_flow_steps
+
+
+def rng_state() -> Dict[str, object]:
+    """Every global generator's state in types ``torch.load(weights_only=True)`` accepts."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    state = {'torch': torch.get_rng_state(), 'python': random.getstate(),
+             'numpy': {'kind': kind, 'keys': torch.from_numpy(keys.astype(np.int64)), 'position': int(position),
+                       'has_gauss': int(has_gauss), 'gauss': float(gauss)}}
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, object]) -> None:
+    torch.set_rng_state(state['torch'])
+    n = state['numpy']
+    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['position'], n['has_gauss'],
+                         n['gauss']))
+    random.setstate(state['python'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def save_training_state(path: Path, trainer: 'Trainer') -> None:
+    payload = {'format': CHECKPOINT_FORMAT, 'step': trainer.step, 'best_psnr': trainer.best,
+               'model': trainer.model.state_dict(), 'config': dataclasses.asdict(trainer.model.config),
+               'optimizer': trainer.optimizer.state_dict(), 'scheduler': trainer.scheduler.state_dict(),
+               'scaler': trainer.scaler.state_dict(), 'rng': rng_state(), 'elapsed': trainer.elapsed(),
+               'args': {k: v for k, v in vars(trainer.args).items()
+                        if isinstance(v, (int, float, str, bool, type(None)))}}
+    if trainer.ema is not None:
+        payload['ema'] = trainer.ema.state_dict()
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
+
+
+def load_training_state(path: Path) -> Dict[str, object]:
+    try:
+        payload = load_checkpoint(path)
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(f'--resume: {error}') from None
+    if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
+        raise UsageError(f'--resume: {path} is not a training checkpoint of train_and_test.py')
+    return payload
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def evaluate(interpolate: Callable[..., torch.Tensor], dataset: TripletDataset, device: torch.device,
+             progress: bool = False, stop: Callable[[], bool] = lambda: False) -> Dict[str, float]:
+    """Mean PSNR and SSIM of ``interpolate(one, two, flows) -> middle`` over ``dataset`` (8-bit RGB, as published).
+
+    ``flows`` is the pair's cached (F0->1, F1->0) when the dataset carries flows, else None. Stops early (with the
+    triplets done so far) when ``stop()`` turns true.
+    """
+    psnrs, ssims = [], []
+    items = range(len(dataset))
+    if progress:
+        from tqdm import tqdm  # noqa: PLC0415
+        items = tqdm(items, desc='test', unit='triplet')
+    for index in items:
+        if stop():
+            break
+        one, middle, two, *extra = (t.unsqueeze(0).to(device) for t in dataset[index])
+        prediction = interpolate(one, two, tuple(extra[:2]) if extra else None)
+        truth, guess = frames.to_uint8(middle), frames.to_uint8(prediction)
+        psnrs.append(metrics.psnr(guess, truth))
+        ssims.append(metrics.ssim(guess, truth))
+    return {'psnr': float(np.mean(psnrs)) if psnrs else float('nan'),
+            'ssim': float(np.mean(ssims)) if ssims else float('nan'), 'count': len(psnrs)}
+
+
+def run_test(args: argparse.Namespace) -> int:
+    from ..interpolator import load_interpolator  # noqa: PLC0415 - the command-line model loader
+
+    device = select_device(args.device)
+    model = load_interpolator(args.model, device)
+    dataset = TripletDataset([Path(d) for d in args.data], 'test', crop=None, augment=False, limit=args.val_size)
+    result = evaluate(lambda one, two, _: model.interpolate(one, two, [0.5])[0], dataset, device, progress=True)
+    print(tables.table(['model', 'triplets', 'PSNR', 'SSIM'], [False, True, True, True],
+                       [(args.model or 'default', result['count'], f"{result['psnr']:.2f}", f"{result['ssim']:.4f}")]))
+    if args.json:
+        files.write_json(args.json, result)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------------------
+
+class Trainer:
+    """One training run: model (DDP-wrapped when distributed), optimizer, schedule, AMP, EMA, checkpoints, logs."""
+
+    def __init__(self, args: argparse.Namespace, runtime: Runtime):
+        self.args, self.runtime = args, runtime
+        self.out = Path(args.out)
+        torch.manual_seed(args.seed)  # identical initialization on every rank
+        model, pretrained_flow = build_model(args)
+        self.model = model.to(runtime.device).train()
+        self.freeze_steps = freeze_steps(args, self.model, pretrained_flow)
+        self.random_flow = self.model.config.flow == 'pwc' and not pretrained_flow
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule)
+        self.amp = args.amp
+        self.amp_dtype = torch.float16 if runtime.device.type == 'cuda' else torch.bfloat16
+        self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp and runtime.device.type == 'cuda')
+        self.ema = None
+        if args.ema:
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True)
+        self.loss_fn = LOSSES[args.loss]
+        self.step, self.best = 0, float('-inf')
+        self.flow_frozen = None
+        self.wrapped = self.model
+        self.writer = None
+        self.stop = StopSignals()
+        self._elapsed_before, self._began = 0.0, time.monotonic()
+
+    def elapsed(self) -> float:
+        """Seconds spent training in this run, resumed chunks included."""
+        return self._elapsed_before + time.monotonic() - self._began
+
+    @property
+    def evaluated(self) -> MainNet:
+        """The weights that are validated and published: the EMA when kept, else the model."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def _schedule(self, step: int) -> float:
+        # A linear warm-up lets a zero-initialised correction take a larger rate without the early divergence
+        # seen at a constant 1e-3.
+        warmup = min(1.0, (step + 1) / self.args.warmup) if self.args.warmup > 0 else 1.0
+        if self.args.schedule == 'constant':
+            return warmup
+        progress = min(step / max(1, self.args.steps), 1.0)  # cosine from lr to lr / 100
+        return warmup * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def set_flow_frozen(self, frozen: bool) -> None:
+        """Freeze or unfreeze PWC-Net; DDP registers trainable parameters when built, so it is rebuilt."""
+        if frozen == self.flow_frozen:
+            return
+        self.model.set_flow_trainable(not frozen)
+        self.flow_frozen = frozen
+        if self.runtime.world > 1:
+            ids = [self.runtime.device.index] if self.runtime.device.type == 'cuda' else None
+            self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
+
+    def resume(self, path: Path) -> None:
+        payload = load_training_state(path)
+        mine, theirs = dataclasses.asdict(self.model.config), payload.get('config')
+        if mine != theirs:
+            differ = sorted(k for k in set(mine) | set(theirs or {}) if mine.get(k) != (theirs or {}).get(k))
+            raise UsageError(f'--resume: {path} was trained with another model configuration ({", ".join(differ)}'
+                             f'); repeat its --flow, --residual and --metric')
+        self.model.load_state_dict(payload['model'])
+        self.optimizer.load_state_dict(payload['optimizer'])
+        self.scheduler.load_state_dict(payload['scheduler'])
+        self.scaler.load_state_dict(payload['scaler'])
+        if self.ema is not None:
+            if 'ema' in payload:
+                self.ema.load_state_dict(payload['ema'])
+            else:  # EMA switched on for a run that had none: it starts from the current weights
+                self.ema.update_parameters(self.model)
+        set_rng_state(payload['rng'])
+        self.step, self.best = int(payload['step']), float(payload['best_psnr'])
+        self._elapsed_before, self._began = float(payload.get('elapsed', 0.0)), time.monotonic()
+        self._truncate_log()
+
+    def _truncate_log(self) -> None:
+        """Drop log records after the resumed step (written after the checkpoint by the run that stopped), so that
+        the log holds each step once."""
+        log = self.out / 'log.jsonl'
+        if not self.runtime.main or not log.is_file():
+            return
+        lines = log.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get('step', 0) <= self.step]
+        if len(kept) != len(lines):
+            with atomic_path(log) as temporary:
+                temporary.write_text(''.join(line + '\n' for line in kept))
+
+    def train_step(self, batch) -> float:
+        one, middle, two, *extra = (t.to(self.runtime.device, non_blocking=True) for t in batch)
+        self.wrapped.train()
+        with torch.autocast(self.runtime.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            prediction = self.wrapped(one, two, 0.5, tuple(extra[:2]) if extra else None)
+            if self.args.loss in REFERENCE_LOSSES:
+                loss = self.loss_fn(prediction.float(), middle, extra[2])
+            else:
+                loss = self.loss_fn(prediction.float(), middle)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss.item()
+
+    def loader(self, dataset: TripletDataset, epoch: int, skip: int) -> DataLoader:
+        base = DistributedSampler(dataset, num_replicas=self.runtime.world, rank=self.runtime.rank, shuffle=True,
+                                  seed=self.args.seed, drop_last=True)
+        return DataLoader(dataset, batch_size=self.args.batch_size, sampler=EpochTagged(base, epoch, skip),
+                          num_workers=self.args.workers, drop_last=True, worker_init_fn=quiet_worker,
+                          pin_memory=self.runtime.device.type == 'cuda',
+                          persistent_workers=False)
+
+    def batches(self, dataset: TripletDataset, epoch: int, skip: int) -> Iterator:
+        """The epoch's batches, from worker processes that a stop signal cannot kill (``training.start_quietly``)."""
+        return start_quietly(lambda: iter(self.loader(dataset, epoch, skip)))
+
+    def validate(self, dataset: TripletDataset) -> Dict[str, float]:
+        model = self.evaluated
+        model.eval()
+        with torch.autocast(self.runtime.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            result = evaluate(lambda one, two, flows: model(one, two, 0.5, flows).float(), dataset,
+                              self.runtime.device, stop=self.stop)
+        model.train()
+        return result
+
+    def log(self, record: Dict[str, float]) -> None:
+        if not self.runtime.main:
+            return
+        record = dict(record, time=round(self.elapsed(), 1))
+        with open(self.out / 'log.jsonl', 'a') as handle:
+            handle.write(json.dumps(record) + '\n')
+        if self.writer is not None:
+            for key, value in record.items():
+                if key not in ('step', 'time'):
+                    self.writer.add_scalar(key, value, record['step'])
+
+    def save(self, name: str) -> None:
+        if self.runtime.main:
+            save_training_state(self.out / name, self)
+
+    def fit(self, train: TripletDataset, val: Optional[TripletDataset]) -> None:
+        with self.stop:
+            self._fit(train, val)
+        if self.stop.received is not None:
+            raise stopped(self.stop.received, self.step, self.out / 'last.pt')
+
+    def _fit(self, train: TripletDataset, val: Optional[TripletDataset]) -> None:
+        args = self.args
+        per_epoch = len(train) // (self.runtime.world * args.batch_size)
+        if per_epoch == 0:
+            raise UsageError(f'{len(train)} training triplets are fewer than one batch of {args.batch_size} per '
+                             f'process ({self.runtime.world} processes)')
+        if self.runtime.main:
+            if self.random_flow:
+                print(RANDOM_PWC_NOTICE, file=sys.stderr)
+            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
+            self.writer = SummaryWriter(str(self.out / 'tensorboard'))
+        if self.step == 0 and val is not None and args.val_every:
+            self._baselines(val)
+        schedule = SaveSchedule(args.save_every, args.save_minutes)
+
+        def epochs() -> Iterator:
+            while True:  # each epoch starts where self.step says, so a resumed run sees the same batches
+                epoch, within = divmod(self.step, per_epoch)
+                yield from self.batches(train, epoch, within * args.batch_size)
+
+        def step_once(batch) -> Dict[str, float]:
+            self.set_flow_frozen(self.step < self.freeze_steps)
+            return {'loss': self.runtime.mean(self.train_step(batch))}
+
+        def after_step(step: int, values: Dict[str, float]) -> None:
+            self.step = step
+            self.log({'step': step, 'loss': values['loss'], 'lr': self.scheduler.get_last_lr()[0]})
+            if val is not None and args.val_every and step % args.val_every == 0:
+                self._validate_and_keep_best(val)
+            if schedule.due(step):
+                self.save('last.pt')
+                schedule.saved()
+
+        self.step = run_steps(self.step, args.steps, epochs(), step_once, after_step, self.stop,
+                              show=self.runtime.main)
+        self.save('last.pt')
+        if self.runtime.main and not self.stop():
+            self.evaluated.save(self.out / 'final.pt')
+            if self.writer is not None:
+                self.writer.close()
+
+    def _baselines(self, val: TripletDataset) -> None:
+        """Step 0 on the validation set: the untrained model and the classical interpolator (the line to beat)."""
+        if self.runtime.main:
+            from ..classical import ClassicalInterpolator  # noqa: PLC0415
+
+            classical = ClassicalInterpolator()
+            reference = evaluate(lambda one, two, flows: classical.synthesize(one, two, *flows, [0.5])[0]
+                                 if flows else classical.interpolate(one, two, [0.5])[0], val, self.runtime.device)
+            result = self.validate(val)
+            self.log({'step': 0, 'val_psnr': result['psnr'], 'val_ssim': result['ssim'],
+                      'val_classical_psnr': reference['psnr'], 'val_classical_ssim': reference['ssim']})
+        self.runtime.barrier()
+
+    def _validate_and_keep_best(self, val: TripletDataset) -> None:
+        if self.runtime.main:
+            result = self.validate(val)
+            if result['count'] == len(val):  # a validation cut short by a signal is not a score
+                self.log({'step': self.step, 'val_psnr': result['psnr'], 'val_ssim': result['ssim']})
+                if result['psnr'] > self.best:
+                    self.best = result['psnr']
+                    self.evaluated.save(self.out / 'best.pt')
+        self.runtime.barrier()
+
+
+def run_benchmark(args: argparse.Namespace, runtime: Runtime) -> int:
+    """Training throughput on random data (no dataset needed): iterations/s and triplets/s."""
+    trainer = Trainer(args, runtime)
+    trainer.set_flow_frozen(False)
+    generator = torch.Generator().manual_seed(args.seed)
+    crop_w, crop_h = args.crop
+    batch = [torch.rand(args.batch_size, 3, crop_h, crop_w, generator=generator) for _ in range(3)]
+    if args.flow == 'dis':  # training reads cached flows: time the network only
+        batch += [4 * torch.randn(args.batch_size, 2, crop_h, crop_w, generator=generator) for _ in range(2)]
+        batch.append(torch.full((args.batch_size,), 1e-3))
+    for _ in range(2):
+        trainer.train_step(batch)
+    if runtime.device.type == 'cuda':
+        torch.cuda.synchronize()
+    began = time.perf_counter()
+    for _ in range(args.benchmark):
+        trainer.train_step(batch)
+    if runtime.device.type == 'cuda':
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - began
+    rate = args.benchmark / seconds
+    name = torch.cuda.get_device_name(runtime.device) if runtime.device.type == 'cuda' else \
+        f'CPU ({torch.get_num_threads()} threads)'
+    if runtime.main:
+        print(tables.table(['device', 'flow', 'batch', 'crop', 'AMP', 'it/s', 'triplets/s'],
+                           [False, False, True, True, False, True, True],
+                           [(name, args.flow, args.batch_size, f'{crop_w}x{crop_h}', 'on' if args.amp else 'off',
+                             f'{rate:.3f}', f'{rate * args.batch_size * runtime.world:.2f}')]))
+    return 0
+
+
+def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
+    roots = [Path(d) for d in args.data]
+    train = TripletDataset(roots, 'train', crop=args.crop, augment=True, seed=args.seed)
+    root, name = train.items[0]
+    first = frames.read_image(triplet_paths(root, name)[0])  # fail early on a broken layout
+    if first.shape[1] < args.crop[0] or first.shape[0] < args.crop[1]:
+        raise UsageError(f'--crop {args.crop[0]}x{args.crop[1]} is larger than the frames '
+                         f'({first.shape[1]}x{first.shape[0]})')
+    trainer = Trainer(args, runtime)
+    if trainer.model.config.flow == 'dis':  # flows as the model computes them at inference
+        train.flows = trainer.model.config.dis_parameters
+    val = None
+    val_root = Path(args.val_data) if args.val_data else roots[0]
+    if args.val_every and (val_root / LIST_FILES['test']).is_file():
+        val = TripletDataset(val_root, 'test', crop=None, augment=False, limit=args.val_size, flows=train.flows)
+    if args.resume:
+        trainer.resume(Path(args.resume) if args.resume != 'last' else trainer.out / 'last.pt')
+    elif runtime.main and (trainer.out / 'last.pt').exists():
+        raise UsageError(f'{trainer.out / "last.pt"} exists: pass --resume to continue that run or choose '
+                         f'another --out')
+    if runtime.main:
+        trainer.out.mkdir(parents=True, exist_ok=True)
+    runtime.barrier()
+    trainer.fit(train, val)
+    if runtime.main:
+        print(f'trained to step {trainer.step}; final model: {trainer.out / "final.pt"}')
+    return 0
+
+
+def build_parser() -> options.Parser:
+    parser = options.Parser(__doc__)
+    parser.add_argument('--data', nargs='+', metavar='DIR',
+                        help='triplet roots in the Vimeo90k layout (sequences/, tri_trainlist.txt, tri_testlist.txt); '
+                             'make_triplets.py builds one from any footage. Training reads the train lists of all; '
+                             'validation and --test read the test list of the first')
+    parser.add_argument('--val-data', metavar='DIR', help='validate on the test list of this root instead of the '
+                                                          'first --data root')
+    parser.add_argument('--out', default='runs/softsplat', help='folder for checkpoints and logs '
+                                                                '(default: runs/softsplat)')
+    parser.add_argument('--steps', type=int, default=100000, help='total optimizer steps (default: 100000)')
+    parser.add_argument('--batch-size', type=int, default=8, help='triplets per step and process (default: 8)')
+    parser.add_argument('--crop', type=options.size, default=(256, 256), metavar='WxH',
+                        help='random crop of the training triplets (default: 256x256, the paper\'s)')
+    parser.add_argument('--lr', type=float, default=1e-4, help='Adam learning rate (default: 1e-4)')
+    parser.add_argument('--schedule', choices=['cosine', 'constant'], default='cosine',
+                        help='learning-rate schedule over --steps (default: cosine down to lr/100)')
+    parser.add_argument('--warmup', type=int, default=0, metavar='STEPS',
+                        help='raise the learning rate linearly from lr/STEPS to lr over the first STEPS steps '
+                             '(default: 0, none)')
+    parser.add_argument('--loss', choices=sorted(LOSSES), default='lap',
+                        help='lap: the Laplacian-pyramid L1 loss the paper trains with (default); l1: plain L1; '
+                             'logmse: per-sample log MSE (-PSNR); relmse: MSE relative to the classical '
+                             'interpolator\'s on the whole frame (with --flow dis)')
+    parser.add_argument('--metric', choices=['unet', 'brightness'], default='unet',
+                        help='importance metric of a new model (default: unet, the refined one)')
+    parser.add_argument('--flow', choices=['pwc', 'dis'], default='pwc',
+                        help='flow of a new model: pwc (the paper, trainable; default) or dis (OpenCV DIS, cached '
+                             'per triplet; for CPU training)')
+    parser.add_argument('--residual', action='store_true',
+                        help='a new model corrects the classical interpolator\'s frame (starts equal to it) instead '
+                             'of synthesizing the frame directly as in the paper')
+    parser.add_argument('--freeze-flow-steps', type=int, default=None, metavar='K',
+                        help='keep PWC-Net frozen for the first K steps, then train jointly (default: 10%% of '
+                             '--steps when PWC-Net starts from trained weights; 0, with a notice, when it is random; '
+                             'K > 0 with a random PWC-Net is refused)')
+    parser.add_argument('--ema', type=float, default=0.0, metavar='DECAY',
+                        help='keep an exponential moving average of the weights (e.g. 0.999); validation, best.pt '
+                             'and final.pt then use it (default: 0, off)')
+    parser.add_argument('--amp', action='store_true', help='mixed precision (float16 on CUDA, bfloat16 on CPU)')
+    parser.add_argument('--workers', type=int, default=4, help='data-loading processes per training process '
+                                                               '(default: 4)')
+    parser.add_argument('--resume', nargs='?', const='last', default=None, metavar='PATH',
+                        help='continue from a training checkpoint (default: OUT/last.pt); with the same --steps the '
+                             'run continues exactly, a larger --steps re-plans the cosine schedule from there')
+    parser.add_argument('--seed', type=int, default=0, help='seed of initialization, sampling and augmentation')
+    parser.add_argument('--init', metavar='PATH', help='weights to start from: a MainNet checkpoint or a PWC-Net '
+                                                       'file (network-default.pytorch layout)')
+    parser.add_argument('--val-every', type=int, default=2000, help='validate every K steps on the test list '
+                                                                    '(0: never; default: 2000)')
+    parser.add_argument('--val-size', type=int, default=200, help='triplets of the test list to validate/test on '
+                                                                  '(default: 200 for validation)')
+    parser.add_argument('--save-every', type=int, default=1000, metavar='K',
+                        help='write OUT/last.pt every K steps (0: never; default: 1000)')
+    parser.add_argument('--save-minutes', type=float, default=15.0, metavar='M',
+                        help='also write OUT/last.pt when M minutes have passed since the last write '
+                             '(0: never; default: 15)')
+    options.add_device(parser)
+    options.add_threads(parser)
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic algorithms (bitwise-reproducible runs on CPU; slower)')
+    parser.add_argument('--test', action='store_true', help='evaluate --model on the test list instead of '
+                                                            'training (all of it unless --val-size is given)')
+    options.add_model(parser, 'with --test, the interpolator to evaluate')
+    parser.add_argument('--json', help='with --test: also write the result to this JSON file')
+    parser.add_argument('--benchmark', type=int, default=0, metavar='N',
+                        help='time N training steps on random data and print iterations/s (no --data needed)')
+    return parser
+
+
+def validate_args(args: argparse.Namespace, argv: Sequence[str]) -> None:
+    for name in ('steps', 'batch_size', 'workers', 'val_every', 'save_every', 'freeze_flow_steps',
+                 'benchmark', 'warmup'):
+        minimum = 1 if name in ('steps', 'batch_size') else 0
+        value = getattr(args, name)
+        if value is not None and value < minimum:
+            raise UsageError(f'--{name.replace("_", "-")} must be at least {minimum}')
+    if args.lr <= 0:
+        raise UsageError('--lr must be positive')
+    if not 0.0 <= args.ema < 1.0:
+        raise UsageError('--ema must lie in [0, 1)')
+    if args.save_minutes < 0:
+        raise UsageError('--save-minutes must not be negative')
+    if args.loss in REFERENCE_LOSSES and args.flow != 'dis':
+        raise UsageError(f'--loss {args.loss} needs --flow dis (its reference, the classical interpolator\'s error, '
+                         f'is computed from the cached DIS flows)')
+    if args.benchmark == 0 and args.data is None:
+        raise UsageError('--data DIR is required (the triplet root), except with --benchmark')
+    for folder in (args.data or []) + ([args.val_data] if args.val_data else []):
+        if not Path(folder).is_dir():
+            raise UsageError(f'--data {folder}: no such folder')
+    if args.test and '--val-size' not in argv:
+        args.val_size = None  # test on the whole list unless asked otherwise
+
+
+def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Test, benchmark or train for parsed arguments; raises UsageError on bad input."""
+    validate_args(args, argv)
+    configure_threads(args.threads)
+    if args.deterministic:
+        torch.use_deterministic_algorithms(True)
+    if args.test:
+        return run_test(args)
+    runtime = Runtime(args.device)
+    try:
+        return run_benchmark(args, runtime) if args.benchmark else run_training(args, runtime)
+    finally:
+        runtime.close()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return errors.report_errors(lambda: run(build_parser().parse_args(argv), argv))
+
+
+if __name__ == '__main__':
+    sys.exit(main())

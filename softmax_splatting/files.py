@@ -1,0 +1,88 @@
+"""Files: atomic writes, safe checkpoint reading, file-name ordering, and where the checkout keeps its data.
+
+No tool leaves a half-written file behind: outputs go to a temporary name in the same folder and are renamed into
+place when complete. Every checkpoint of the project (MainNet weights, training states) is read with
+``torch.load(weights_only=True)``, so none can execute code from a file, and every failure reads the same way:
+PyTorch's own messages for a corrupt or foreign file are long and, for a weights-only refusal, suggest turning the
+safety off, which is the wrong advice. (``pwc/`` keeps its own two small equivalents so that it works on its own.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Iterator, List, Union
+
+import torch
+
+__all__ = ['atomic_path', 'load_checkpoint', 'natural_key', 'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
+
+PathLike = Union[str, os.PathLike]
+
+# The repository root when running from a checkout, and the data folder the project's README describes beside it.
+CHECKOUT = Path(__file__).resolve().parents[1]
+SHARED_DATA = CHECKOUT.parent / 'shared' / 'data'
+# The example pair, installed with the package (``example_img/`` of the checkout links here).
+EXAMPLE_IMAGES = Path(__file__).resolve().parent / 'example_img'
+
+
+@contextlib.contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success, delete it on failure.
+
+    The temporary name keeps the destination's suffix, from which tools infer the format (``.png``, ``.mp4``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f'.{path.stem}.', suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    temporary = Path(temporary)
+    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; the result should be an ordinary file
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = 'cpu') -> object:
+    """Load ``path`` with ``weights_only=True``.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: the file is truncated or corrupt, or is not a checkpoint of tensors and plain containers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'{path}: no such checkpoint file')
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        reason = ('not a checkpoint of tensors: corrupt, or holding pickled objects that safe loading refuses')
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError):
+        reason = 'truncated or corrupt file'
+    raise ValueError(f'{path}: cannot be read as a PyTorch checkpoint ({reason})')
+
+
+def natural_key(path: Path) -> List[object]:
+    """Sort key putting ``frame2`` before ``frame10`` (digits compare as numbers, the rest case-insensitively)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r'(\d+)', Path(path).name)]
+
+
+def write_json(path: PathLike, data: object) -> None:
+    """Write ``data`` as indented JSON (a trailing newline included), atomically."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2) + '\n', encoding='utf-8')

@@ -1,0 +1,58 @@
+"""Frames in and out: images as ``[1, 3, H, W]`` RGB tensors in [0, 1].
+
+Every command-line tool of the project reads and writes images through here so that they agree on colour order
+(OpenCV reads BGR; the project works in RGB), value range and rounding; writes are atomic (``files.atomic_path``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+import torch
+
+from .errors import UsageError
+from .files import atomic_path
+
+PathLike = Union[str, os.PathLike]
+
+
+def read_image(path: PathLike) -> np.ndarray:
+    """Read an image file as ``[H, W, 3]`` uint8 RGB. Raises UsageError if it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f'{path}: no such file')
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise UsageError(f'{path}: not a readable image')
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def to_tensor(image: np.ndarray, device: Union[str, torch.device] = 'cpu') -> torch.Tensor:
+    """``[H, W, 3]`` uint8 RGB -> ``[1, 3, H, W]`` float32 in [0, 1] on ``device``."""
+    # decoders (e.g. moviepy) hand out read-only buffers, which torch.from_numpy would have to alias
+    tensor = torch.from_numpy(np.require(image, requirements=('C', 'W'))).permute(2, 0, 1).unsqueeze(0)
+    return tensor.to(device=device, dtype=torch.float32).div_(255.0)
+
+
+def to_uint8(tensor: torch.Tensor) -> np.ndarray:
+    """``[1, 3, H, W]`` or ``[3, H, W]`` float in [0, 1] -> ``[H, W, 3]`` uint8 RGB (rounded, clipped)."""
+    if tensor.dim() == 4:
+        if tensor.shape[0] != 1:
+            raise ValueError(f'expected one frame [1, 3, H, W], got {list(tensor.shape)}')
+        tensor = tensor[0]
+    array = tensor.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray(array)
+
+
+def write_image(path: PathLike, image: Union[np.ndarray, torch.Tensor]) -> None:
+    """Write ``[H, W, 3]`` uint8 RGB (or a frame tensor, see :func:`to_uint8`) atomically; format from the suffix."""
+    if isinstance(image, torch.Tensor):
+        image = to_uint8(image)
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        if not cv2.imwrite(str(temporary), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise UsageError(f'{path}: cannot write an image with suffix {path.suffix!r}')

@@ -1,0 +1,116 @@
+"""Choose the frame interpolator for the command-line tools: a trained MainNet checkpoint or the classical one.
+
+The paper's interpolator (Niklaus & Liu, CVPR 2020: flow, feature pyramid, softmax splatting, GridNet synthesis) only
+works with trained weights. A fresh clone has none, so every tool (run_a_pair.py, benchmark_middlebury.py,
+benchmark_xiph.py) falls back to the training-free :class:`classical.ClassicalInterpolator` and says so, rather than
+failing: ``--model`` accepts a checkpoint path or the word ``classical``; without it, ``weights/softsplat.pt`` is
+used when present and declared the default (``CHECKPOINT_IS_DEFAULT``: only once it beats the classical
+interpolator), else the classical one.
+
+Both kinds share one duck-typed interface, :class:`Interpolator`: ``interpolate(one, two, times)`` takes
+``[N, 3, H, W]`` float RGB in [0, 1] and a sequence of times in [0, 1] and returns one ``[N, 3, H, W]`` tensor per
+time. ``main_net`` is imported only when a checkpoint is loaded, so the classical path needs nothing but OpenCV.
+
+Half precision (``fp16=True``) runs the network under ``torch.autocast`` in float16 and returns float32 frames. It
+is accepted only for a trained model on a CUDA device: on a CPU, or with the classical interpolator (whose flow is
+computed by OpenCV on 8-bit images), it would be slower or meaningless, so it is rejected with a UsageError instead
+of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional, Protocol, Sequence
+
+import torch
+
+from .errors import UsageError
+
+__all__ = ['DEFAULT_CHECKPOINT', 'Interpolator', 'load_interpolator', 'CLASSICAL']
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / 'weights' / 'softsplat.pt'
+CLASSICAL = 'classical'
+# The shipped checkpoint becomes the default only once it measurably beats the classical interpolator on the DAVIS
+# test split and on Middlebury (weights/README.md keeps the table); until then it is opt-in with --model.
+CHECKPOINT_IS_DEFAULT = False
+
+
+class Interpolator(Protocol):
+    """Anything that interpolates frames: ``[N, 3, H, W]`` float RGB in [0, 1] in, one such tensor per time out."""
+
+    def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[float]) -> List[torch.Tensor]:
+        ...
+
+
+class _Autocast:
+    """Runs a CUDA interpolator under float16 autocast; frames come back in the dtype of the input."""
+
+    def __init__(self, inner: Interpolator):
+        self.inner = inner
+
+    def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[float]) -> List[torch.Tensor]:
+        with torch.autocast(device_type='cuda', dtype=torch.float16):
+            results = self.inner.interpolate(one, two, times)
+        return [result.to(one.dtype) for result in results]
+
+
+def load_interpolator(spec: Optional[str], device: torch.device, fp16: bool = False) -> Interpolator:
+    """Return the interpolator that ``spec`` names, ready for inputs on ``device``.
+
+    Args:
+        spec: None (``DEFAULT_CHECKPOINT`` if that file exists and ``CHECKPOINT_IS_DEFAULT``, else the classical
+            interpolator, with a one-line notice on stderr), ``'classical'``, or the path of a MainNet checkpoint.
+        device: where the inputs will live; a checkpoint is loaded onto it.
+        fp16: run a trained model in float16 autocast (CUDA only).
+
+    Raises:
+        UsageError: a one-line message (naming the path) if the checkpoint is missing or cannot be loaded, or if
+            ``fp16`` is asked for where it does not apply.
+    """
+    device = torch.device(device)
+    if spec is None:
+        present = Path(DEFAULT_CHECKPOINT).is_file()
+        if present and CHECKPOINT_IS_DEFAULT:
+            spec = str(DEFAULT_CHECKPOINT)
+        elif present:
+            print(f'using the training-free classical interpolator; {_shown(DEFAULT_CHECKPOINT)} is a preview of the '
+                  f'learned model (--model {_shown(DEFAULT_CHECKPOINT)})', file=sys.stderr)
+            spec = CLASSICAL
+        else:
+            print(f'no trained weights at {_shown(DEFAULT_CHECKPOINT)}; using the training-free classical '
+                  f'interpolator (--model {CLASSICAL})', file=sys.stderr)
+            spec = CLASSICAL
+    if spec == CLASSICAL:
+        if fp16:
+            raise UsageError(f'--fp16 applies to a trained model on CUDA, not to --model {CLASSICAL} '
+                             f'(its flow runs on 8-bit images in OpenCV)')
+        from .classical import ClassicalInterpolator  # noqa: PLC0415 - only the classical path needs OpenCV's DIS
+        return ClassicalInterpolator()
+    if fp16 and device.type != 'cuda':
+        raise UsageError(f'--fp16 needs a CUDA device; the model would run on {device}')
+    return _load_checkpoint(Path(spec), device, fp16)
+
+
+def _load_checkpoint(path: Path, device: torch.device, fp16: bool) -> Interpolator:
+    if not path.is_file():
+        raise UsageError(f'{path}: no such checkpoint file (give a MainNet checkpoint, or --model {CLASSICAL} for '
+                         f'the training-free interpolator)')
+    try:
+        from . import main_net  # noqa: PLC0415 - heavy, and not needed by the classical path
+        model = main_net.MainNet.from_file(path, map_location=device)
+        model = model.to(device).eval()
+    except Exception as error:  # any failure to load is the user's file or setup: report it in one line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        # main_net's own messages already start with the path; do not name it twice.
+        message = reason if str(path) in reason else f'{path}: cannot load the MainNet checkpoint: {reason}'
+        raise UsageError(message) from None
+    return _Autocast(model) if fp16 else model
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it lies inside it (shorter messages), else absolute."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

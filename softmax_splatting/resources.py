@@ -1,0 +1,88 @@
+"""How a tool uses the machine: the device, the threads of the compute libraries, the allocator's big buffers.
+
+Device: ``--device auto|cpu|cuda|cuda:N`` of every tool goes through :func:`select_device`.
+
+Threads: PyTorch and OpenCV each start one thread per core of the machine, ignoring the CPU affinity a job was given;
+under a background load (another training run, a second tool) that oversubscription made our runs 3-13x slower.
+Tools call :func:`configure_threads` at start: ``--threads N`` if given, else ``OMP_NUM_THREADS`` if set, else the
+number of cores this process may run on.
+
+Memory: glibc serves buffers below a threshold that grows up to 32 MB from its heap and keeps them after they are
+freed; OpenCV's DIS and PyTorch's temporaries of a 4K frame are exactly that size, and the retained, fragmented heap
+raised the peak of a 3840 x 2160 pair to 1400-1550 MiB, varying from run to run. :func:`return_freed_memory` fixes
+the threshold at 1 MB, so such buffers are mapped and unmapped on their own: the same pair peaked at 1357-1367 MiB
+(``python benchmark_model.py --model classical --sizes 3840x2160``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Optional
+
+import cv2
+import torch
+
+from .errors import UsageError
+
+__all__ = ['available_cores', 'configure_threads', 'return_freed_memory', 'select_device']
+
+
+def select_device(name: str = 'auto') -> torch.device:
+    """``'auto'`` (CUDA when available, else CPU), ``'cpu'`` or ``'cuda'`` / ``'cuda:N'`` -> a torch.device.
+
+    Raises UsageError for an unknown name or a CUDA device that this machine does not have.
+    """
+    name = name.strip().lower()
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UsageError(f'--device must be auto, cpu, cuda or cuda:N, got {name!r}') from None
+    if device.type not in ('cpu', 'cuda'):
+        raise UsageError(f'--device must be auto, cpu, cuda or cuda:N, got {name!r}')
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise UsageError('--device cuda: no CUDA device is available (PyTorch sees none); use --device cpu')
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f'--device {name}: only {torch.cuda.device_count()} CUDA device(s) available')
+    return device
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads(requested: Optional[int] = None) -> int:
+    """Set PyTorch's and OpenCV's thread counts (``--threads``); return the count. UsageError below 1."""
+    if requested is not None and requested < 1:
+        raise UsageError(f'--threads must be at least 1, got {requested}')
+    count = requested
+    if count is None:
+        try:
+            count = int(os.environ.get('OMP_NUM_THREADS', '')) or None
+        except ValueError:
+            count = None
+    count = count or available_cores()
+    torch.set_num_threads(count)
+    cv2.setNumThreads(count)
+    return count
+
+
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+
+
+def return_freed_memory(threshold: int = 1 << 20) -> bool:
+    """Make glibc map buffers of ``threshold`` bytes and more on their own, so that freeing them returns the memory.
+
+    Returns whether it applied (False where the C library is not glibc). Call once at a tool's start.
+    """
+    try:
+        return bool(ctypes.CDLL('libc.so.6').mallopt(_M_MMAP_THRESHOLD, int(threshold)))
+    except (OSError, AttributeError):
+        return False

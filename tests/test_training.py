@@ -1,0 +1,46 @@
+"""training.py, the loop both trainers share: it stops at --steps or on a signal, between steps, and saves on time."""
+
+import os
+import signal
+
+from softmax_splatting import training
+
+
+def test_run_steps_stops_at_the_last_step_without_asking_for_another_batch():
+    taken, seen = [], []
+
+    def batches():
+        for index in range(100):
+            taken.append(index)
+            yield index
+
+    reached = training.run_steps(3, 6, batches(), lambda batch: {'loss': float(batch)},
+                                 lambda step, values: seen.append((step, values['loss'])), lambda: False, show=False)
+    assert reached == 6 and seen == [(4, 0.0), (5, 1.0), (6, 2.0)] and taken == [0, 1, 2]
+    assert training.run_steps(6, 6, batches(), None, None, lambda: False, show=False) == 6 and taken == [0, 1, 2]
+
+
+def test_a_signal_ends_the_loop_after_the_current_step():
+    with training.StopSignals() as stop:
+        def step(batch):
+            if batch == 1:
+                os.kill(os.getpid(), signal.SIGTERM)  # recorded, not fatal, while the loop runs
+            return {}
+
+        reached = training.run_steps(0, 10, iter(range(10)), step, lambda *_: None, stop, show=False)
+    assert reached == 2 and stop.received == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is not stop._record  # the previous handler is back
+    error = training.stopped(stop.received, reached, 'run/last.pt')
+    assert error.status == 143 and str(error).startswith('SIGTERM: stopped at step 2, saved run/last.pt')
+
+
+def test_save_schedule_by_steps_and_by_time(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(training.time, 'monotonic', lambda: clock[0])
+    schedule = training.SaveSchedule(every_steps=5, every_minutes=1.0)
+    assert not schedule.due(3) and schedule.due(5)
+    clock[0] += 61
+    assert schedule.due(7)
+    schedule.saved()
+    assert not schedule.due(8)
+    assert not training.SaveSchedule(0, 0).due(5)
