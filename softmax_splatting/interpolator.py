@@ -27,10 +27,12 @@ import torch
 
 from .errors import UsageError
 
-__all__ = ['DEFAULT_CHECKPOINT', 'Interpolator', 'load_interpolator', 'CLASSICAL']
+__all__ = ['BASELINES', 'CLASSICAL', 'DEFAULT_CHECKPOINT', 'Interpolator', 'load_interpolator']
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / 'weights' / 'softsplat.pt'
 CLASSICAL = 'classical'
+# The comparison models of baselines.py, by name: what flow without occlusion reasoning, and no flow at all, give.
+BASELINES = ('dis-blend', 'average')
 # The shipped checkpoint becomes the default only once it measurably beats the classical interpolator on the DAVIS
 # test split and on Middlebury (weights/README.md keeps the table); until then it is opt-in with --model.
 CHECKPOINT_IS_DEFAULT = False
@@ -60,7 +62,8 @@ def load_interpolator(spec: Optional[str], device: torch.device, fp16: bool = Fa
 
     Args:
         spec: None (``DEFAULT_CHECKPOINT`` if that file exists and ``CHECKPOINT_IS_DEFAULT``, else the classical
-            interpolator, with a one-line notice on stderr), ``'classical'``, or the path of a MainNet checkpoint.
+            interpolator, with a one-line notice on stderr), ``'classical'``, a comparison model of ``BASELINES``
+            (``'dis-blend'``, ``'average'``), or the path of a MainNet checkpoint.
         device: where the inputs will live; a checkpoint is loaded onto it.
         fp16: run a trained model in float16 autocast (CUDA only).
 
@@ -81,12 +84,13 @@ def load_interpolator(spec: Optional[str], device: torch.device, fp16: bool = Fa
             print(f'no trained weights at {_shown(DEFAULT_CHECKPOINT)}; using the training-free classical '
                   f'interpolator (--model {CLASSICAL})', file=sys.stderr)
             spec = CLASSICAL
-    if spec == CLASSICAL:
+    if spec in (CLASSICAL,) + BASELINES:
         if fp16:
-            raise UsageError(f'--fp16 applies to a trained model on CUDA, not to --model {CLASSICAL} '
-                             f'(its flow runs on 8-bit images in OpenCV)')
-        from .classical import ClassicalInterpolator  # noqa: PLC0415 - only the classical path needs OpenCV's DIS
-        return ClassicalInterpolator()
+            raise UsageError(f'--fp16 applies to a trained model on CUDA, not to --model {spec} '
+                             f'(it has no network)')
+        from . import baselines, classical  # noqa: PLC0415 - only these paths need OpenCV's DIS
+        return {CLASSICAL: classical.ClassicalInterpolator, 'dis-blend': baselines.DisBlend,
+                'average': baselines.FrameAverage}[spec]()
     if fp16 and device.type != 'cuda':
         raise UsageError(f'--fp16 needs a CUDA device; the model would run on {device}')
     return _load_checkpoint(Path(spec), device, fp16)

@@ -131,3 +131,18 @@ def test_large_frames_run_dis_from_a_coarser_finest_level(monkeypatch):
     for mine, reference in zip(capped, coarser):
         assert torch.equal(mine, reference)
     assert not torch.equal(capped[0], full[0])
+
+
+def test_parallel_directions_give_the_flows_of_one_dis_after_the_other():
+    """dis_flows runs the two directions in two threads, each with its own DIS: the flows are those of plain calls."""
+    import cv2
+
+    from softmax_splatting import classical
+
+    one, two, _ = translated_pair(6, -4, height=96, width=128)
+    forward, backward = classical.dis_flows(one, two, classical.CLASSICAL_DIS)
+    grey = [cv2.cvtColor((x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), cv2.COLOR_RGB2GRAY)
+            for x in (one, two)]
+    dis = classical.CLASSICAL_DIS.create()
+    assert np.array_equal(forward[0].permute(1, 2, 0).numpy(), dis.calc(grey[0], grey[1], None))
+    assert np.array_equal(backward[0].permute(1, 2, 0).numpy(), dis.calc(grey[1], grey[0], None))

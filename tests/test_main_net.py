@@ -196,7 +196,7 @@ def test_dis_residual_model_starts_as_the_classical_interpolator():
     model = MainNet(flow='dis', residual=True).eval()
     assert model.flow_net is None
     one, two = pair(2, 48, 64, seed=9)
-    classical = ClassicalInterpolator()
+    classical = ClassicalInterpolator(dis=model.config.dis_parameters)  # with the flow the model records
     with torch.no_grad():
         ours = model.interpolate(one, two, [0.0, 0.3, torch.tensor([0.5, 1.0])])
     theirs = [classical.interpolate(one, two, [0.0])[0], classical.interpolate(one, two, [0.3])[0],

@@ -19,21 +19,21 @@ sys.path.insert(0, {repo!r})
 libc = ctypes.CDLL('libc.so.6')
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
-libc.free(libc.malloc(16 << 20))  # glibc maps 16 MB on its own; freeing it raises its threshold to 16 MB
+libc.free(libc.malloc(24 << 20))  # glibc maps 24 MB on its own; freeing it raises its threshold to 24 MB
 if {apply}:
     from softmax_splatting.resources import return_freed_memory
-    assert return_freed_memory()
-pointer = libc.malloc(4 << 20)
+    assert return_freed_memory({pixels})
+pointer = libc.malloc({megabytes} << 20)
 low, high = 0, 0
 for line in open('/proc/self/maps'):
     if line.rstrip().endswith('[heap]'):
         low, high = (int(x, 16) for x in line.split()[0].split('-'))
-print(int(low <= pointer < high))  # 1: a 4 MB buffer lives in the heap, where freeing it does not return it
+print(int(low <= pointer < high))  # 1: the buffer lives in the heap, where freeing it does not return it
 '''
 
 
-def in_heap(apply: bool) -> bool:
-    code = PLACEMENT.format(repo=str(REPO), apply=apply)
+def in_heap(apply: bool, megabytes: int = 4, pixels=None) -> bool:
+    code = PLACEMENT.format(repo=str(REPO), apply=apply, pixels=pixels, megabytes=megabytes)
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     return result.stdout.strip() == '1'
 
@@ -41,9 +41,13 @@ def in_heap(apply: bool) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc behaviour')
 def test_mid_sized_buffers_are_mapped_on_their_own_with_the_fixed_threshold():
     """After one large buffer is freed, glibc serves 4 MB requests from its heap (and keeps them when freed);
-    return_freed_memory() makes them separate mappings, returned to the system on free."""
+    return_freed_memory() for large or unknown frames makes them separate mappings, returned to the system on free.
+    For frames of at most 2 megapixels buffers below 16 MB stay in the heap, where they are reused."""
     assert in_heap(apply=False)
     assert not in_heap(apply=True)
+    assert not in_heap(apply=True, pixels=3840 * 2160)
+    assert in_heap(apply=True, pixels=854 * 480)
+    assert not in_heap(apply=True, megabytes=20, pixels=854 * 480)
 
 
 def test_thread_count_from_argument_environment_or_affinity(monkeypatch):

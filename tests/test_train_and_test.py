@@ -283,7 +283,8 @@ def test_cached_flows_follow_crops_flips_and_reversal(tmp_path):
     # the relmse reference: the classical interpolator's 8-bit MSE on the whole middle frame, the same every epoch
     from softmax_splatting.classical import ClassicalInterpolator
     one, middle, two = (t[None] for t in plain[0][:3])
-    guess = frames.to_tensor(frames.to_uint8(ClassicalInterpolator().interpolate(one, two, [0.5])[0]))
+    classical = ClassicalInterpolator(dis=DisParameters())  # the flow the cache holds, not the classical default
+    guess = frames.to_tensor(frames.to_uint8(classical.interpolate(one, two, [0.5])[0]))
     assert plain[0][5].item() == pytest.approx((guess - middle).square().mean().item(), rel=1e-4)
     assert reference.item() == plain[0][5].item()
 

@@ -25,10 +25,12 @@ import torch
 
 from .. import errors, files
 from ..errors import UsageError
+from ..interpolator import BASELINES, CLASSICAL, load_interpolator
 from ..resources import configure_threads, select_device
 from ..timing import median_ms
 from . import options, tables
 
+NAMED = (CLASSICAL,) + BASELINES  # the interpolators without weights
 CPU_SIZES = ['854x480']
 GPU_SIZES = ['1920x1080', '2048x1080']
 
@@ -45,12 +47,11 @@ def _measure(spec: Optional[str], device_name: str, width: int, height: int, pre
     from ..resources import configure_threads, return_freed_memory  # noqa: PLC0415 - imported in the child only
 
     configure_threads(threads)
-    return_freed_memory()  # as run_a_pair.py does
+    return_freed_memory(width * height)  # as run_a_pair.py does
     device = torch.device(device_name)
     torch.manual_seed(0)
-    if spec == 'classical':
-        from ..classical import ClassicalInterpolator  # noqa: PLC0415
-        model = ClassicalInterpolator()
+    if spec in NAMED:
+        model = load_interpolator(spec, device)
     else:
         from ..main_net import MainNet  # noqa: PLC0415
         model = (MainNet.from_file(spec) if spec else MainNet(pwc_weights=None)).to(device).eval()
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     threads = configure_threads(args.threads)
     spec = args.model  # None: the paper's model (PWC-Net flow) with random weights
-    if spec not in (None, 'classical') and not Path(spec).is_file():
+    if spec not in (None,) + NAMED and not Path(spec).is_file():
         raise UsageError(f'--model {spec}: no such checkpoint file')
     sizes = args.sizes or [options.size(size) for size in (GPU_SIZES if device.type == 'cuda' else CPU_SIZES)]
     precisions = args.precision or (['float32', 'float16'] if device.type == 'cuda' else ['float32'])
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError('float16 is measured on CUDA only')
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else \
         f'CPU ({threads} threads)'
-    title = 'the classical interpolator' if spec == 'classical' else \
+    title = f'--model {spec}' if spec in NAMED else \
         f'MainNet ({"weights " + spec if spec else "random weights"})'
     print(f'{title} on {name}, torch {torch.__version__}, one frame at t = 0.5, median of {args.repeats}')
     memory = ['peak allocated (MiB)'] if device.type == 'cuda' else ['peak RSS (MiB)', 'above loaded (MiB)']
@@ -128,8 +129,9 @@ def build_parser() -> options.Parser:
                         help=f'frame sizes (default: {" ".join(CPU_SIZES)} on CPU, {" ".join(GPU_SIZES)} on GPU)')
     parser.add_argument('--precision', nargs='+', choices=['float32', 'float16'],
                         help='default: float32 on CPU; float32 and float16 (autocast) on GPU')
-    parser.add_argument('--model', metavar='PATH', help='MainNet checkpoint (e.g. weights/softsplat.pt) or "classical" '
-                                                        "(default: the paper's model, PWC-Net flow, random weights)")
+    parser.add_argument('--model', metavar='PATH|classical',
+                        help='MainNet checkpoint (e.g. weights/softsplat.pt), "classical", "dis-blend" or "average" '
+                             "(default: the paper's model, PWC-Net flow, random weights)")
     options.add_device(parser)
     options.add_threads(parser)
     options.add_json(parser)

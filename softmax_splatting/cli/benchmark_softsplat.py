@@ -60,7 +60,8 @@ def _scatter_add_sum(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 SIMPLE_KERNEL = r'''
 // The published operator's design: one thread per element of the input, four atomicAdds.
 #define GRID_STRIDE(i, n) \
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long long)blockDim.x * gridDim.x)
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+         i += (long long)blockDim.x * gridDim.x)
 
 // Where source pixel (x, y) of sample b lands; false for a non-finite flow.
 __device__ inline bool landing(const float* flow, long long b, int H, int W, int x, int y, float& gx, float& gy) {

@@ -82,6 +82,7 @@ def run_pair(args: argparse.Namespace, model, device: torch.device) -> None:
     out = Path(args.out or 'out.png')
     if out.suffix.lower() not in ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp'):
         raise UsageError(f'--out {out}: use an image suffix such as .png')
+    return_freed_memory(one.shape[0] * one.shape[1])
     results = model.interpolate(frames.to_tensor(one, device), frames.to_tensor(two, device), args.time)
     for path, result in zip(output_names(out, args.time), results):
         frames.write_image(path, result)
@@ -93,6 +94,7 @@ def run_video(args: argparse.Namespace, model, device: torch.device) -> None:
     from tqdm import tqdm  # noqa: PLC0415
 
     source = video.open_source(args.video, video.parse_rate(args.input_fps, '--input-fps') if args.input_fps else None)
+    return_freed_memory(source.width * source.height)
     try:
         timeline = video.Timeline(source, factor=None if args.fps else (args.factor or 2),
                                   fps=video.parse_rate(args.fps) if args.fps else None)
@@ -160,7 +162,6 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
 def run(args: argparse.Namespace) -> int:
     """The tool for parsed arguments; raises UsageError on bad input before writing anything."""
     configure_threads(args.threads)
-    return_freed_memory()
     if not 0.0 <= args.scene_threshold <= 1.0:
         raise UsageError(f'--scene-threshold must lie in [0, 1], got {args.scene_threshold:g}')
     if args.factor is not None and args.factor < 2:

@@ -66,8 +66,10 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 def add_model(parser: argparse.ArgumentParser, what: str = 'the interpolator') -> None:
     parser.add_argument('--model', default=None, metavar='PATH|classical',
-                        help=f'{what}: a MainNet checkpoint, or "classical" for the training-free interpolator '
-                             f'(default: weights/softsplat.pt once it is declared the default, else classical)')
+                        help=f'{what}: a MainNet checkpoint, "classical" for the training-free interpolator, or a '
+                             f'comparison model: "dis-blend" (DIS flow, backward warping, no occlusion handling) or '
+                             f'"average" (no motion) (default: weights/softsplat.pt once it is declared the default, '
+                             f'else classical)')
 
 
 def add_kernel_benchmark(parser: argparse.ArgumentParser) -> None:

@@ -189,7 +189,8 @@ def load_checkpoint(path: Path, net: PWCNet, optimizer: torch.optim.Optimizer, d
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(f'--resume: {error}') from None
     if not isinstance(state, dict) or not {'model', 'optimizer', 'step'} <= set(state):
-        raise UsageError(f'--resume: {path}: not a checkpoint of softsplat-train-flow (needs model, optimizer and step)')
+        raise UsageError(f'--resume: {path}: not a checkpoint of softsplat-train-flow (needs model, optimizer and '
+                         f'step)')
     net.load_checkpoint_state(state['model'], source=str(path))
     optimizer.load_state_dict(state['optimizer'])
     if 'rng' in state:
