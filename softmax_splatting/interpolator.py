@@ -3,11 +3,11 @@
 The paper's interpolator (Niklaus & Liu, CVPR 2020: flow, feature pyramid, softmax splatting, GridNet synthesis) only
 works with trained weights. A fresh clone has none, so every tool (run_a_pair.py, benchmark_middlebury.py,
 benchmark_xiph.py) falls back to the training-free :class:`classical.ClassicalInterpolator` and says so, rather than
-failing: ``--model`` accepts a checkpoint path or the word ``classical``; without it, ``weights/softsplat.pt`` is
-used when present and declared the default (``CHECKPOINT_IS_DEFAULT``: only once it beats the classical
-interpolator), else the classical one.
+failing: ``--model`` accepts a checkpoint path, the word ``classical``, or a comparison model of ``baselines.py``
+(``dis-blend``, ``average``); without it, ``weights/softsplat.pt`` is used when present and declared the default
+(``CHECKPOINT_IS_DEFAULT``: only once it beats the classical interpolator), else the classical one.
 
-Both kinds share one duck-typed interface, :class:`Interpolator`: ``interpolate(one, two, times)`` takes
+All kinds share one duck-typed interface, :class:`Interpolator`: ``interpolate(one, two, times)`` takes
 ``[N, 3, H, W]`` float RGB in [0, 1] and a sequence of times in [0, 1] and returns one ``[N, 3, H, W]`` tensor per
 time. ``main_net`` is imported only when a checkpoint is loaded, so the classical path needs nothing but OpenCV.
 

@@ -1,7 +1,7 @@
 """File access of the flow package: safe checkpoint reading and all-or-nothing writes.
 
 ``pwc/`` is meant to work when copied out of this project on its own, so it does not use the project's
-``frames.atomic_path`` and ``checkpoints.load_checkpoint``; these two small functions keep the same guarantees.
+``files.atomic_path`` and ``files.load_checkpoint``; these two small functions keep the same guarantees.
 """
 
 from __future__ import annotations
