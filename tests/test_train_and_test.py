@@ -15,6 +15,7 @@ from softmax_splatting import frames
 from softmax_splatting.cli import train as tat
 from softmax_splatting.losses import laplacian_loss, laplacian_pyramid
 from softmax_splatting.main_net import MainNet
+from softmax_splatting.triplet_data import TripletDataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,7 +86,7 @@ def test_laplacian_pyramid_reconstructs_the_image():
 # ------------------------------------------------------------------------------------------------ data --------
 
 def test_dataset_augmentation_is_a_function_of_seed_epoch_and_index(dataset):
-    data = tat.TripletDataset(dataset, 'train', crop=(64, 64), augment=True, seed=3)
+    data = TripletDataset(dataset, 'train', crop=(64, 64), augment=True, seed=3)
     a, b = data[(1, 0)], data[(1, 0)]
     for x, y in zip(a, b):
         assert torch.equal(x, y)
@@ -95,8 +96,8 @@ def test_dataset_augmentation_is_a_function_of_seed_epoch_and_index(dataset):
 
 
 def test_augmentation_includes_flips_and_temporal_reversal(dataset):
-    plain = tat.TripletDataset(dataset, 'train', crop=None, augment=False)
-    augmented = tat.TripletDataset(dataset, 'train', crop=None, augment=True)
+    plain = TripletDataset(dataset, 'train', crop=None, augment=False)
+    augmented = TripletDataset(dataset, 'train', crop=None, augment=True)
     one, middle, two = plain[0]
     seen = set()
     for epoch in range(24):
@@ -111,7 +112,7 @@ def test_augmentation_includes_flips_and_temporal_reversal(dataset):
 
 def test_jpg_triplets_are_read(tmp_path):
     root = make_dataset(tmp_path / 'jpg', train=2, test=1, suffix='.jpg')
-    one, middle, two = tat.TripletDataset(root, 'train', crop=None, augment=False)[0]
+    one, middle, two = TripletDataset(root, 'train', crop=None, augment=False)[0]
     assert one.shape == (3, 72, 80)
 
 
@@ -259,7 +260,7 @@ def test_cached_flows_follow_crops_flips_and_reversal(tmp_path):
     from softmax_splatting.classical import DisParameters
 
     dataset = make_dataset(tmp_path / 'diagonal', train=2, test=1, diagonal=True)
-    data = tat.TripletDataset(dataset, 'train', crop=(64, 64), augment=True, flows=DisParameters())
+    data = TripletDataset(dataset, 'train', crop=(64, 64), augment=True, flows=DisParameters())
     assert not data.flow_path(0).exists()
     seen = set()
     for epoch in range(16):
@@ -276,9 +277,9 @@ def test_cached_flows_follow_crops_flips_and_reversal(tmp_path):
     assert len(seen) == 4  # flips and reversal turned the motion into all four diagonal directions
     cached = np.load(data.flow_path(0))
     assert cached.shape == (72, 80, 4) and cached.dtype == np.float32  # whole frames, computed once
-    plain = tat.TripletDataset(dataset, 'train', crop=None, augment=False, flows=DisParameters())
+    plain = TripletDataset(dataset, 'train', crop=None, augment=False, flows=DisParameters())
     assert torch.equal(plain[0][3], torch.from_numpy(cached[..., :2]).permute(2, 0, 1))
-    other = tat.TripletDataset(dataset, 'train', crop=None, augment=False, flows=DisParameters(patch_stride=4))
+    other = TripletDataset(dataset, 'train', crop=None, augment=False, flows=DisParameters(patch_stride=4))
     assert other.flow_path(0) != data.flow_path(0)  # other DIS settings, another cache
     # the relmse reference: the classical interpolator's 8-bit MSE on the whole middle frame, the same every epoch
     from softmax_splatting.classical import ClassicalInterpolator
@@ -291,7 +292,7 @@ def test_cached_flows_follow_crops_flips_and_reversal(tmp_path):
 
 def test_several_roots_and_a_separate_validation_root(tmp_path):
     first, second = make_dataset(tmp_path / 'a', train=2, test=1), make_dataset(tmp_path / 'b', train=3, test=2)
-    data = tat.TripletDataset([first, second], 'train', crop=None, augment=False)
+    data = TripletDataset([first, second], 'train', crop=None, augment=False)
     assert len(data) == 5 and data.items[0][0] == first and data.items[-1][0] == second
     out = tmp_path / 'run'
     assert train(first, out, '--data', first, second, '--val-data', second, '--steps', '2', '--val-every', '1',
