@@ -4,8 +4,8 @@ The softmax splatting paper (Niklaus & Liu, CVPR 2020) interpolates by estimatin
 input frames, forward-warping ("splatting") both frames to the desired time t, and letting a synthesis network
 combine the warped frames (Sec. 3 and 4). Without trained weights we keep the parts that need no training:
 
-1. Flow: OpenCV's Dense Inverse Search (Kroeger et al., ECCV 2016) in both directions, on 8-bit grey images on the
-   CPU, once per pair (all requested times reuse it).
+1. Flow: OpenCV's Dense Inverse Search (Kroeger et al., ECCV 2016) in both directions (in two threads), on 8-bit
+   grey images on the CPU, once per pair (all requested times reuse it).
 2. Importance metric: brightness constancy, as in Sec. 3.4 of the paper, ``Z0 = -alpha * |I0 - backwarp(I1, F0->1)|``
    averaged over the colour channels (and symmetrically ``Z1`` for frame two). Where several source pixels land on
    one target, the one that is consistent with the other frame (usually the occluder in front) wins.
@@ -19,9 +19,10 @@ combine the warped frames (Sec. 3 and 4). Without trained weights we keep the pa
    colours instead of black.
 
 The synthesis network of the paper is what this interpolator lacks: it is a baseline, and a tool that works out of
-the box. Its parameters (DIS at full resolution with patch stride 2, alpha = 5, coverage 1) were chosen on DAVIS video
-(``tools/tune_classical.py`` documents the sets and commands), never on the Middlebury benchmark. On DAVIS they made
-differences of tenths of a dB at most: the flow's failures on large motion dominate the error.
+the box. Its parameters (DIS with its finest level at half resolution and patch stride 2, alpha = 5, coverage 1)
+were chosen on the DAVIS training sequences (``tools/tune_classical.py`` documents the sets and commands), never on
+the Middlebury benchmark. On DAVIS they made differences of tenths of a dB at most: the flow's failures on large
+motion dominate the error. Half-resolution DIS is a choice for speed (see ``CLASSICAL_DIS``).
 """
 
 from __future__ import annotations
