@@ -24,9 +24,10 @@ from .classical import ClassicalInterpolator, DisParameters, dis_flows
 from .errors import UsageError
 from .files import atomic_path
 
-__all__ = ['LIST_FILES', 'TripletDataset', 'flow_cache_tag', 'read_list', 'triplet_paths']
+__all__ = ['AUGMENTATIONS', 'LIST_FILES', 'TripletDataset', 'flow_cache_tag', 'read_list', 'triplet_paths']
 
 LIST_FILES = {'train': 'tri_trainlist.txt', 'test': 'tri_testlist.txt'}
+AUGMENTATIONS = ('basic', 'strong')
 
 
 def read_list(root: Path, split: str) -> List[str]:
@@ -69,13 +70,21 @@ class TripletDataset(Dataset):
 
     Items are addressed by ``(index, epoch)`` (see :class:`EpochTagged`) so that augmentation is drawn from a
     generator seeded by ``(seed, epoch, index)``: identical across worker counts, processes and resumed runs.
-    ``crop`` None keeps the whole frame and ``augment`` False disables flips and reversal (validation, test).
+    ``crop`` None keeps the whole frame. ``augment``: False (validation, test), True or ``'basic'`` (horizontal and
+    vertical flips, temporal reversal), or ``'strong'``: basic, then a transposition (x and y swapped; square frames
+    or crops only, so with flips all eight rotations and reflections of the square) and a random order of the RGB
+    channels, for small training sets whose few scenes a network would otherwise learn by heart. The basic draws come
+    first, so ``'basic'`` runs are unchanged by the option's existence.
     """
 
-    def __init__(self, roots: Union[Path, Sequence[Path]], split: str, crop: Optional[int], augment: bool,
-                 seed: int = 0, limit: Optional[int] = None, flows: Optional[DisParameters] = None):
+    def __init__(self, roots: Union[Path, Sequence[Path]], split: str, crop: Optional[Tuple[int, int]],
+                 augment: Union[bool, str], seed: int = 0, limit: Optional[int] = None,
+                 flows: Optional[DisParameters] = None):
         roots = [Path(roots)] if isinstance(roots, (str, os.PathLike)) else [Path(r) for r in roots]
-        self.crop, self.augment, self.seed, self.flows = crop, augment, seed, flows
+        if augment not in (False, True) + AUGMENTATIONS:
+            raise ValueError(f'augment must be False, True or one of {AUGMENTATIONS}, got {augment!r}')
+        self.crop, self.seed, self.flows = crop, seed, flows
+        self.augment = 'basic' if augment is True else augment
         self.items = [(root, name) for root in roots for name in read_list(root, split)][:limit]
 
     def __len__(self) -> int:
@@ -139,6 +148,14 @@ class TripletDataset(Dataset):
                 images[:3] = images[2::-1]
                 if self.flows is not None:
                     images[3] = images[3][..., [2, 3, 0, 1]]
+        if self.augment == 'strong':
+            height, width = images[0].shape[:2]
+            if rng.random() < 0.5 and height == width:  # swapping x and y swaps each flow's two components
+                images = [image.transpose(1, 0, 2) for image in images]
+                if self.flows is not None:
+                    images[3] = images[3][..., [1, 0, 3, 2]]
+            order = rng.permutation(3)  # flows describe motion, not colour: they stay
+            images[:3] = [image[..., order] for image in images[:3]]
         tensors = tuple(frames.to_tensor(image)[0] for image in images[:3])
         if self.flows is not None:
             flows = torch.from_numpy(np.ascontiguousarray(images[3])).permute(2, 0, 1).contiguous()

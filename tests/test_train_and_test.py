@@ -1,5 +1,6 @@
 """train_and_test.py: data, augmentation, loss, checkpoints, exact resume, overfitting, torchrun, testing (CPU)."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -108,6 +109,47 @@ def test_augmentation_includes_flips_and_temporal_reversal(dataset):
                 seen.add((name, 'reversed' if torch.equal(a, view(two)) else 'forward'))
     assert {name for name, _ in seen} == {'id', 'h', 'v', 'hv'}
     assert {order for _, order in seen} == {'forward', 'reversed'}
+
+
+DIHEDRAL = {'id': lambda t: t, 'h': lambda t: t.flip(-1), 'v': lambda t: t.flip(-2), 'hv': lambda t: t.flip(-1).flip(-2)}
+
+
+def test_strong_augmentation_adds_transpositions_and_channel_orders(tmp_path):
+    square = make_dataset(tmp_path / 'square', train=1, test=1, h=72, w=72)
+    plain = TripletDataset(square, 'train', crop=None, augment=False)
+    strong = TripletDataset(square, 'train', crop=None, augment='strong')
+    one, middle, two = plain[0]
+    orders = [list(p) for p in itertools.permutations(range(3))]
+    seen = set()
+    for epoch in range(48):
+        a, m, b = strong[(0, epoch)]
+        matches = [(name, transposed, tuple(order))
+                   for name, view in DIHEDRAL.items() for transposed in (False, True) for order in orders
+                   if torch.equal(m, (view(middle).transpose(-1, -2) if transposed else view(middle))[order])]
+        assert matches, f'epoch {epoch}: the middle frame is not a flip, transposition and channel order of it'
+        name, transposed, order = matches[0]
+        same = (lambda t: (DIHEDRAL[name](t).transpose(-1, -2) if transposed else DIHEDRAL[name](t))[list(order)])
+        first, last = (one, two) if torch.equal(a, same(one)) else (two, one)  # (reversed or not)
+        assert torch.equal(a, same(first)) and torch.equal(b, same(last)), epoch  # all three frames alike
+        seen.add((transposed, order))
+    assert {transposed for transposed, _ in seen} == {False, True}
+    assert len({order for _, order in seen}) == 6
+    # 'basic' is what True always meant (a resumed run draws the same augmentations); non-square frames stay whole
+    for epoch in range(4):
+        for x, y in zip(TripletDataset(square, 'train', crop=None, augment=True)[(0, epoch)],
+                        TripletDataset(square, 'train', crop=None, augment='basic')[(0, epoch)]):
+            assert torch.equal(x, y)
+    wide = TripletDataset(make_dataset(tmp_path / 'wide', train=1, test=1), 'train', crop=None, augment='strong')
+    assert all(wide[(0, epoch)][1].shape == (3, 72, 80) for epoch in range(8))
+    with pytest.raises(ValueError, match='augment'):
+        TripletDataset(square, 'train', crop=None, augment='wild')
+
+
+def test_augment_option_reaches_training(dataset, tmp_path, capsys):
+    assert train(dataset, tmp_path / 'run', '--steps', '1', '--augment', 'strong', '--crop', '48x48') == 0
+    assert torch.load(tmp_path / 'run' / 'last.pt', weights_only=True)['args']['augment'] == 'strong'
+    assert train(dataset, tmp_path / 'other', '--steps', '1', '--augment', 'wild') == 2
+    assert "--augment: invalid choice: 'wild'" in capsys.readouterr().err
 
 
 def test_jpg_triplets_are_read(tmp_path):
@@ -288,6 +330,28 @@ def test_cached_flows_follow_crops_flips_and_reversal(tmp_path):
     guess = frames.to_tensor(frames.to_uint8(classical.interpolate(one, two, [0.5])[0]))
     assert plain[0][5].item() == pytest.approx((guess - middle).square().mean().item(), rel=1e-4)
     assert reference.item() == plain[0][5].item()
+
+
+def test_cached_flows_follow_transpositions(tmp_path):
+    """Under strong augmentation the flows stay true to the frames: a horizontal motion (4 px between frames one and
+    three) becomes a vertical one when x and y are swapped, and the flow's two components swap with them."""
+    from softmax_splatting import pwc
+    from softmax_splatting.classical import DisParameters
+
+    dataset = make_dataset(tmp_path / 'horizontal', train=1, test=1)
+    data = TripletDataset(dataset, 'train', crop=(64, 64), augment='strong', flows=DisParameters())
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    axes = set()
+    for epoch in range(24):
+        one, middle, two, flow_01, flow_10, reference = data[(0, epoch)]
+        mean = flow_01[inner].mean((1, 2)).abs()
+        axes.add(int(mean.argmax()))
+        assert 3.0 < mean.max() < 5.0 and mean.min() < 1.0, mean
+        for source, target, flow in ((two, one, flow_01), (one, two, flow_10)):
+            right = (pwc.backwarp(source[None], flow[None])[0] - target)[inner].abs().mean()
+            swapped = (pwc.backwarp(source[None], flow[None].flip(1))[0] - target)[inner].abs().mean()
+            assert right < 0.5 * swapped, (epoch, right, swapped)
+    assert axes == {0, 1}  # the motion appeared along x and, transposed, along y
 
 
 def test_several_roots_and_a_separate_validation_root(tmp_path):

@@ -53,7 +53,7 @@ from ..losses import LOSSES, REFERENCE_LOSSES
 from ..main_net import MainNet
 from ..resources import configure_threads, select_device
 from ..training import SaveSchedule, StopSignals, quiet_worker, run_steps, start_quietly, stopped
-from ..triplet_data import LIST_FILES, TripletDataset, triplet_paths
+from ..triplet_data import AUGMENTATIONS, LIST_FILES, TripletDataset, triplet_paths
 from . import options, tables
 
 CHECKPOINT_FORMAT = 'softsplat-training'
@@ -500,7 +500,7 @@ def run_benchmark(args: argparse.Namespace, runtime: Runtime) -> int:
 
 def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
     roots = [Path(d) for d in args.data]
-    train = TripletDataset(roots, 'train', crop=args.crop, augment=True, seed=args.seed)
+    train = TripletDataset(roots, 'train', crop=args.crop, augment=args.augment, seed=args.seed)
     root, name = train.items[0]
     first = frames.read_image(triplet_paths(root, name)[0])  # fail early on a broken layout
     if first.shape[1] < args.crop[0] or first.shape[0] < args.crop[1]:
@@ -541,6 +541,9 @@ def build_parser() -> options.Parser:
     parser.add_argument('--batch-size', type=int, default=8, help='triplets per step and process (default: 8)')
     parser.add_argument('--crop', type=options.size, default=(256, 256), metavar='WxH',
                         help='random crop of the training triplets (default: 256x256, the paper\'s)')
+    parser.add_argument('--augment', choices=AUGMENTATIONS, default='basic',
+                        help='basic: random flips and temporal reversal (default); strong: also transpositions '
+                             '(square crops) and random RGB channel order, against learning a few scenes by heart')
     parser.add_argument('--lr', type=float, default=1e-4, help='Adam learning rate (default: 1e-4)')
     parser.add_argument('--schedule', choices=['cosine', 'constant'], default='cosine',
                         help='learning-rate schedule over --steps (default: cosine down to lr/100)')
