@@ -111,7 +111,8 @@ def test_augmentation_includes_flips_and_temporal_reversal(dataset):
     assert {order for _, order in seen} == {'forward', 'reversed'}
 
 
-DIHEDRAL = {'id': lambda t: t, 'h': lambda t: t.flip(-1), 'v': lambda t: t.flip(-2), 'hv': lambda t: t.flip(-1).flip(-2)}
+DIHEDRAL = {'id': lambda t: t, 'h': lambda t: t.flip(-1), 'v': lambda t: t.flip(-2),
+            'hv': lambda t: t.flip(-1).flip(-2)}
 
 
 def test_strong_augmentation_adds_transpositions_and_channel_orders(tmp_path):
