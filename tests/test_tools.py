@@ -36,6 +36,29 @@ def test_plot_training_draws_loss_and_validation_with_the_classical_line(tmp_pat
     assert not (tmp_path / 'other.png').exists()
 
 
+def test_plot_training_compares_runs_as_separate_lines(tmp_path, monkeypatch):
+    logs = []
+    for k in range(2):
+        log = tmp_path / f'run{k}.jsonl'
+        records = [{'step': 0, 'val_psnr': 25.0, 'val_classical_psnr': 25.0}]
+        records += [{'step': s, 'loss': -6 - 0.001 * s * (k + 1)} for s in range(1, 61)]
+        records += [{'step': 60, 'val_psnr': 25.1 + 0.1 * k}]
+        log.write_text(''.join(json.dumps(r) + '\n' for r in records))
+        logs.append(str(log))
+    drawn = {}
+    original = plot_training.plot_runs
+
+    def spy(runs, *args, **kwargs):
+        drawn['runs'] = [(label, len(records)) for label, records in runs]
+        return original(runs, *args, **kwargs)
+
+    monkeypatch.setattr(plot_training, 'plot_runs', spy)
+    out = tmp_path / 'compare.png'
+    assert plot_training.main([*logs, '--compare', '--out', str(out), '--smooth', '10']) == 0
+    assert drawn['runs'] == [('run0', 62), ('run1', 62)]  # two runs, named after their files, not one curve
+    assert frames.read_image(out).std() > 10
+
+
 def test_measure_scene_cuts_finds_the_gap_between_motion_and_cuts(tmp_path, capsys):
     base = texture(48, 80, seed=1)
     looks = (base, 255 - base, np.ascontiguousarray(base[..., ::-1] // 3))  # each shot in its own colours

@@ -5,7 +5,12 @@
 The loss panel shows every logged step (thin) and a running mean over ``--smooth`` steps; the PSNR panel shows the
 validation PSNR of each evaluation and, as a horizontal line, the classical interpolator's PSNR on the same
 validation set (``val_classical_psnr``, logged at step 0 of a run), the line the learned model must clear. Several
-logs (e.g. one per chunk of training) are drawn as one curve when their steps continue each other.
+logs (e.g. one per chunk of training) are drawn as one curve when their steps continue each other; with
+``--compare`` each log is a run of its own (one line per run, named after its file), for runs that branch from one
+checkpoint with different settings::
+
+    python tools/plot_training.py weights/train_log_chunk4.jsonl weights/train_log_chunk5.jsonl --compare \
+        --out weights/chunks_4_5.png
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -41,36 +46,51 @@ def read_records(paths: Sequence[Path]) -> List[Dict[str, float]]:
 
 
 def plot(records: List[Dict[str, float]], out: Path, smooth: int = 50, title: Optional[str] = None) -> None:
-    """Write the two-panel figure to ``out`` (PNG) atomically."""
+    """Write the two-panel figure of one run to ``out`` (PNG) atomically."""
+    plot_runs([('learned model', records)], out, smooth, title)
+
+
+def plot_runs(runs: List[Tuple[str, List[Dict[str, float]]]], out: Path, smooth: int = 50,
+              title: Optional[str] = None) -> None:
+    """The two-panel figure with one loss and one validation line per ``(label, records)`` run."""
     import matplotlib  # noqa: PLC0415 - only this tool needs it
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    losses = [(r['step'], r['loss']) for r in records if 'loss' in r]
-    scores = [(r['step'], r['val_psnr']) for r in records if 'val_psnr' in r]
-    baselines = [r['val_classical_psnr'] for r in records if 'val_classical_psnr' in r]
-    if not losses and not scores:
+    single = len(runs) == 1
+    if not any('loss' in r or 'val_psnr' in r for _, records in runs for r in records):
         raise UsageError('the logs hold neither losses nor validation scores')
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    if losses:
-        steps, values = map(np.array, zip(*losses))
-        left.plot(steps, values, color='0.8', linewidth=0.5, label='loss per step')
-        if len(values) >= smooth > 1:
-            kernel = np.ones(smooth) / smooth
-            left.plot(steps[smooth - 1:], np.convolve(values, kernel, mode='valid'), color='C0',
-                      label=f'running mean of {smooth}')
-        left.set_xlabel('step')
-        left.set_ylabel('training loss')
+    baselines = []
+    for index, (label, records) in enumerate(runs):
+        colour = 'C1' if single else f'C{index % 10}'
+        losses = [(r['step'], r['loss']) for r in records if 'loss' in r]
+        scores = [(r['step'], r['val_psnr']) for r in records if 'val_psnr' in r]
+        baselines += [r['val_classical_psnr'] for r in records if 'val_classical_psnr' in r]
+        if losses:
+            steps, values = map(np.array, zip(*losses))
+            if single:
+                left.plot(steps, values, color='0.8', linewidth=0.5, label='loss per step')
+            if len(values) >= smooth > 1:
+                kernel = np.ones(smooth) / smooth
+                left.plot(steps[smooth - 1:], np.convolve(values, kernel, mode='valid'),
+                          color='C0' if single else colour,
+                          label=f'running mean of {smooth}' if single else f'{label}, running mean of {smooth}')
+        if scores:
+            steps, values = map(np.array, zip(*scores))
+            right.plot(steps, values, 'o-', color=colour, markersize=3, label=label)
+    left.set_xlabel('step')
+    left.set_ylabel('training loss')
+    if left.lines:
         left.legend()
-    if scores:
-        steps, values = map(np.array, zip(*scores))
-        right.plot(steps, values, 'o-', color='C1', markersize=3, label='learned model')
     if baselines:
-        right.axhline(baselines[-1], color='C2', linestyle='--', label=f'classical ({baselines[-1]:.2f} dB)')
+        right.axhline(baselines[-1], color='C2' if single else '0.4', linestyle='--',
+                      label=f'classical ({baselines[-1]:.2f} dB)')
     right.ticklabel_format(axis='y', useOffset=False)
     right.set_xlabel('step')
     right.set_ylabel('validation PSNR (dB)')
-    right.legend()
+    if right.lines:
+        right.legend()
     if title:
         figure.suptitle(title)
     figure.tight_layout()
@@ -85,10 +105,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--out', type=Path, required=True, help='PNG to write')
     parser.add_argument('--smooth', type=int, default=50, help='running-mean window of the loss (default: 50)')
     parser.add_argument('--title', help='figure title')
+    parser.add_argument('--compare', action='store_true',
+                        help='draw each log as a run of its own, named after its file (default: one run)')
     args = parser.parse_args(argv)
 
     def run() -> int:
-        plot(read_records(args.logs), args.out, args.smooth, args.title)
+        if args.compare:
+            plot_runs([(path.stem, read_records([path])) for path in args.logs], args.out, args.smooth, args.title)
+        else:
+            plot(read_records(args.logs), args.out, args.smooth, args.title)
         print(f'wrote {args.out}')
         return 0
 
