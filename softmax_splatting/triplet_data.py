@@ -2,8 +2,9 @@
 
 A root holds ``sequences/<a>/<b>/im1.png, im2.png, im3.png`` (``.jpg`` also read) and the lists
 ``tri_trainlist.txt`` / ``tri_testlist.txt``; ``make_triplets.py`` writes that layout from any video. The dataset
-reads several roots as one, crops and augments (flips, temporal reversal), and for the DIS-flow model serves both
-flows of every triplet from a cache computed once, transformed together with the frames.
+reads several roots as one, crops and augments (flips, temporal reversal; optionally transpositions and channel
+order), and for the DIS-flow model serves both flows of every triplet from a cache computed once, transformed
+together with the frames.
 """
 
 from __future__ import annotations
