@@ -259,6 +259,18 @@ def test_errors(dataset, tmp_path, capsys, extra, message):
     assert err.startswith('error: ') and message in err, err
 
 
+def test_training_triplets_are_scored_beside_validation(dataset, tmp_path):
+    out = tmp_path / 'probe'
+    assert train(dataset, out, '--steps', '2', '--val-every', '1', '--train-val-size', '3') == 0
+    records = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
+    probes = {r['step']: r for r in records if 'train_psnr' in r}
+    assert sorted(probes) == [0, 1, 2]  # with every validation, the classical line at step 0
+    assert 'train_classical_psnr' in probes[0] and all(np.isfinite(r['train_psnr']) for r in probes.values())
+    assert sorted(r['step'] for r in records if 'val_psnr' in r) == [0, 1, 2]
+    # the probe is whole training frames: its score is not the validation score
+    assert probes[2]['train_psnr'] != next(r['val_psnr'] for r in records if r.get('step') == 2 and 'val_psnr' in r)
+
+
 def test_refuses_to_overwrite_a_run(dataset, tmp_path, capsys):
     out = tmp_path / 'run'
     assert train(dataset, out, '--steps', '1') == 0

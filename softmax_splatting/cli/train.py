@@ -44,7 +44,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, Sampler, Subset
 
 from .. import errors, files, frames, metrics
 from ..errors import UsageError
@@ -279,6 +279,7 @@ class Trainer:
         self.wrapped = self.model
         self.writer = None
         self.stop = StopSignals()
+        self.probe: Optional[Subset] = None  # training triplets scored beside validation (--train-val-size)
         self._elapsed_before, self._began = 0.0, time.monotonic()
 
     def elapsed(self) -> float:
@@ -454,6 +455,12 @@ class Trainer:
             result = self.validate(val)
             self.log({'step': 0, 'val_psnr': result['psnr'], 'val_ssim': result['ssim'],
                       'val_classical_psnr': reference['psnr'], 'val_classical_ssim': reference['ssim']})
+            if self.probe is not None:
+                reference = evaluate(lambda one, two, flows: classical.synthesize(one, two, *flows, [0.5])[0]
+                                     if flows else classical.interpolate(one, two, [0.5])[0], self.probe,
+                                     self.runtime.device)
+                self.log({'step': 0, 'train_psnr': self.validate(self.probe)['psnr'],
+                          'train_classical_psnr': reference['psnr']})
         self.runtime.barrier()
 
     def _validate_and_keep_best(self, val: TripletDataset) -> None:
@@ -464,6 +471,9 @@ class Trainer:
                 if result['psnr'] > self.best:
                     self.best = result['psnr']
                     self.evaluated.save(self.out / 'best.pt')
+                probe = self.validate(self.probe) if self.probe is not None else None
+                if probe is not None and probe['count'] == len(self.probe):
+                    self.log({'step': self.step, 'train_psnr': probe['psnr']})
         self.runtime.barrier()
 
 
@@ -513,6 +523,11 @@ def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
     val_root = Path(args.val_data) if args.val_data else roots[0]
     if args.val_every and (val_root / LIST_FILES['test']).is_file():
         val = TripletDataset(val_root, 'test', crop=None, augment=False, limit=args.val_size, flows=train.flows)
+    if args.train_val_size and val is not None:
+        # Evenly spaced over all roots, whole frames, no augmentation: the same triplets at every validation.
+        picks = np.unique(np.linspace(0, len(train) - 1, min(args.train_val_size, len(train))).round().astype(int))
+        trainer.probe = Subset(TripletDataset(roots, 'train', crop=None, augment=False, flows=train.flows),
+                               picks.tolist())
     if args.resume:
         trainer.resume(Path(args.resume) if args.resume != 'last' else trainer.out / 'last.pt')
     elif runtime.main and (trainer.out / 'last.pt').exists():
@@ -582,6 +597,10 @@ def build_parser() -> options.Parser:
                                                                     '(0: never; default: 2000)')
     parser.add_argument('--val-size', type=int, default=200, help='triplets of the test list to validate/test on '
                                                                   '(default: 200 for validation)')
+    parser.add_argument('--train-val-size', type=int, default=0, metavar='N',
+                        help='also score N evenly spaced training triplets (whole frames) at each validation and '
+                             'log them as train_psnr: a validation score that falls while this one rises is '
+                             'overfitting (default: 0, off)')
     parser.add_argument('--save-every', type=int, default=1000, metavar='K',
                         help='write OUT/last.pt every K steps (0: never; default: 1000)')
     parser.add_argument('--save-minutes', type=float, default=15.0, metavar='M',
@@ -602,7 +621,7 @@ def build_parser() -> options.Parser:
 
 def validate_args(args: argparse.Namespace, argv: Sequence[str]) -> None:
     for name in ('steps', 'batch_size', 'workers', 'val_every', 'save_every', 'freeze_flow_steps',
-                 'benchmark', 'warmup'):
+                 'benchmark', 'warmup', 'train_val_size'):
         minimum = 1 if name in ('steps', 'batch_size') else 0
         value = getattr(args, name)
         if value is not None and value < minimum:
