@@ -39,11 +39,11 @@ baselines.py on the same flows scored 29.458 (A) and 27.550 (B). Classical.py no
 
 Cheaper DIS at full resolution does not beat half resolution within that time (2026-12-01, A / B, finest scale 1
 with patch stride 2 being 29.467 / 27.567): patch stride 4 with 0, 1 or 2 variational iterations 29.394 / 27.617,
-29.438 / 27.650, 29.459 / 27.682 (0.17-0.23 s for DIS's pair alone on an idle machine, against 0.10-0.15 s at half
-resolution); stride 6 with 0-2 iterations 29.311-29.330 / 27.508-27.521. At half resolution, patch size 4 gave
-29.454 / 27.671 and 6 gave 29.475 / 27.596 (the sets disagree on 4; 6 is within the +-0.03 dB noise of this
-comparison); a 3x3 or 5x5 median filter of both flows (a throwaway variant of this script, not kept) moved
-neither set by more than 0.003 dB. None was kept::
+29.438 / 27.650, 29.459 / 27.682 (0.17-0.23 s for DIS's pair alone with training paused, against 0.15-0.19 s at half
+resolution; timed with a throwaway script, medians of 7); stride 6 with 0-2 iterations 29.311-29.330 /
+27.508-27.521. At half resolution, patch size 4 gave 29.454 / 27.671 and 6 gave 29.475 / 27.596 (the sets disagree
+on 4; 6 is within the +-0.03 dB noise of this comparison); a 3x3 or 5x5 median filter of both flows (a throwaway
+variant of this script, not kept) moved neither set by more than 0.003 dB. None was kept::
 
     python tools/tune_classical.py --per-sequence 16 --max-motion 8 --set dis.finest_scale=0 \
         --grid dis.patch_stride=4,6 --grid dis.variational_refinement_iterations=0,1,2

@@ -450,15 +450,17 @@ class Trainer:
             from ..classical import ClassicalInterpolator  # noqa: PLC0415
 
             classical = ClassicalInterpolator()
-            reference = evaluate(lambda one, two, flows: classical.synthesize(one, two, *flows, [0.5])[0]
-                                 if flows else classical.interpolate(one, two, [0.5])[0], val, self.runtime.device)
+
+            def classical_frame(one, two, flows):
+                return (classical.synthesize(one, two, *flows, [0.5]) if flows
+                        else classical.interpolate(one, two, [0.5]))[0]
+
+            reference = evaluate(classical_frame, val, self.runtime.device)
             result = self.validate(val)
             self.log({'step': 0, 'val_psnr': result['psnr'], 'val_ssim': result['ssim'],
                       'val_classical_psnr': reference['psnr'], 'val_classical_ssim': reference['ssim']})
             if self.probe is not None:
-                reference = evaluate(lambda one, two, flows: classical.synthesize(one, two, *flows, [0.5])[0]
-                                     if flows else classical.interpolate(one, two, [0.5])[0], self.probe,
-                                     self.runtime.device)
+                reference = evaluate(classical_frame, self.probe, self.runtime.device)
                 self.log({'step': 0, 'train_psnr': self.validate(self.probe)['psnr'],
                           'train_classical_psnr': reference['psnr']})
         self.runtime.barrier()
