@@ -9,6 +9,10 @@ the flow is A_k(p) - p. A pixel is marked occluded when A_k(p) leaves the image 
 around A_k(p) in frame two shows another layer; everywhere else, sampling frame two bilinearly at p + flow gives
 back frame one up to interpolation error (exactly, for textures that are linear in their coordinates).
 
+The same layers, with motions whose rotation, scaling and translation grow linearly in time, also make frame
+triplets for interpolation (:func:`render_triplet`): the frame rendered at t = 0.5 is the true middle of those at
+t = 0 and 1, occlusions included (``tools/synthetic_triplets.py`` writes them as training triplets).
+
 Textures come from photographs when a folder is given (by default ``../shared/data/davis`` if it exists: real
 images give real image statistics) or else from multi-octave value noise, so the generator needs no download.
 Samples are a pure function of (seed, draw number), so data-loading workers and resumed training see the same data.
@@ -29,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-__all__ = ['SyntheticFlow', 'render_sample', 'default_texture_dir', 'find_textures', 'procedural_texture']
+__all__ = ['SyntheticFlow', 'default_texture_dir', 'find_textures', 'procedural_texture', 'render_sample',
+           'render_triplet']
 
 PathLike = Union[str, os.PathLike]
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp')
@@ -221,6 +226,62 @@ def render_sample(rng: np.random.Generator, height: int, width: int,
     occlusion = _occlusion(pixels + flow, labels[0], labels[1])
     return {'one': frames[0].clamp(0, 1), 'two': frames[1].clamp(0, 1),
             'flow': flow.permute(2, 0, 1).float().contiguous(), 'occlusion': occlusion[None].float()}
+
+
+class _LinearMotion:
+    """p -> M(t) p + o(t): rotation by ``angle * t`` and anisotropic scaling by ``1 + stretch * t`` about ``centre``,
+    then a translation by ``shift * t``; the identity at t = 0."""
+
+    def __init__(self, rng: np.random.Generator, centre: np.ndarray, max_shift: float, max_angle: float,
+                 max_stretch: float):
+        self.centre = centre
+        self.angle = rng.uniform(-max_angle, max_angle)
+        self.stretch = rng.uniform(-max_stretch, max_stretch, 2)
+        radius, direction = max_shift * math.sqrt(rng.random()), rng.uniform(0, 2 * math.pi)
+        self.shift = radius * np.array([math.cos(direction), math.sin(direction)])
+
+    def inverse_at(self, t: float) -> Tuple[np.ndarray, np.ndarray]:
+        """The map from frame-t pixels back to frame-0 coordinates, as (matrix, offset)."""
+        matrix = _rotation(self.angle * t) @ np.diag(1 + self.stretch * t)
+        return _invert(matrix, self.centre - matrix @ self.centre + self.shift * t)
+
+
+def render_triplet(rng: np.random.Generator, height: int, width: int,
+                   textures: Sequence[Union[Path, torch.Tensor]] = (), layers: Tuple[int, int] = (2, 5),
+                   max_shift: Optional[float] = None, times: Sequence[float] = (0.0, 0.5, 1.0)) -> List[torch.Tensor]:
+    """One scene rendered at several times, for frame interpolation.
+
+    Args:
+        rng, height, width, textures, layers: as :func:`render_sample`.
+        max_shift: largest translation of a foreground layer from t = 0 to t = 1 in pixels (background: half);
+            default 8 % of the larger side.
+        times: the times to render; the default gives (first, true middle, last).
+
+    Returns:
+        one ``[3, H, W]`` float32 RGB frame in [0, 1] per time.
+    """
+    max_shift = 0.08 * max(height, width) if max_shift is None else float(max_shift)
+    ys, xs = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
+                            indexing='ij')
+    pixels = torch.stack([xs, ys], -1)  # [H, W, 2]
+    base = procedural_texture(rng, int(1.2 * max(height, width))) if not textures else None
+    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    out = [torch.zeros(3, height, width) for _ in times]
+    for layer in range(int(rng.integers(layers[0], layers[1] + 1)) + 1):
+        shape = _Shape(rng, height, width) if layer else None
+        motion = _LinearMotion(rng, shape.centre if shape is not None else centre,
+                               max_shift * (1.0 if layer else 0.5), math.radians(10 if layer else 3),
+                               0.1 if layer else 0.05)
+        texture = _pick_texture(rng, textures, base)
+        th, tw = texture.shape[1:]
+        pin = _rotation(rng.uniform(-math.pi, math.pi)) * rng.uniform(0.7, 1.3)  # frame-0 -> texture coordinates
+        pin_offset = np.array([tw / 2, th / 2]) + rng.uniform(-0.2, 0.2, 2) * [tw, th] - pin @ centre
+        for index, t in enumerate(times):
+            points = _apply(*motion.inverse_at(t), pixels)
+            covered = shape.covers(points) if shape is not None else torch.ones(height, width, dtype=torch.bool)
+            colour = _sample_texture(texture.float(), _apply(pin, pin_offset, points).float())
+            out[index] = torch.where(covered, colour, out[index])
+    return [frame.clamp(0, 1) for frame in out]
 
 
 def _occlusion(targets: torch.Tensor, labels_one: torch.Tensor, labels_two: torch.Tensor) -> torch.Tensor:

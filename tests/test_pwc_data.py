@@ -10,8 +10,11 @@ import torch
 
 from softmax_splatting.chairs import FlyingChairs
 from softmax_splatting.errors import UsageError
+from softmax_splatting.frames import to_uint8
+from softmax_splatting.metrics import psnr
 from softmax_splatting.pwc import backwarp, write_flo
-from softmax_splatting.synthetic_flow import SyntheticFlow, default_texture_dir, find_textures
+from softmax_splatting.synthetic_flow import (SyntheticFlow, _LinearMotion, default_texture_dir, find_textures,
+                                              procedural_texture, render_triplet)
 
 DAVIS = Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'davis'
 
@@ -97,6 +100,26 @@ def make_chairs(folder, count=5, size=(24, 32), split='12121'):
     if split is not None:
         (folder.parent / 'FlyingChairs_train_val.txt').write_text('\n'.join(split) + '\n')
     return folder
+
+
+def test_triplet_middle_frame_is_halfway():
+    textures = [procedural_texture(np.random.default_rng(7), 200)]
+    gaps = []
+    for seed in range(3):
+        first, middle, last = render_triplet(np.random.default_rng(seed), 96, 128, textures)
+        assert first.shape == (3, 96, 128) and 0 <= float(first.min()) and float(first.max()) <= 1
+        first, middle, last = (to_uint8(frame) for frame in (first, middle, last))
+        to_first, to_last = psnr(middle, first), psnr(middle, last)
+        assert to_first < 40 and to_last < 40  # the frames move
+        gaps.append(to_first - to_last)
+    # Halfway: as far from the first frame as from the last (t = 0.25 would be several dB nearer the first).
+    assert abs(float(np.mean(gaps))) < 1.5
+
+    motion = _LinearMotion(np.random.default_rng(0), np.array([10.0, 5.0]), 8.0, 0.0, 0.0)
+    matrix, offset = motion.inverse_at(0.0)
+    assert np.allclose(matrix, np.eye(2)) and np.allclose(offset, 0)
+    matrix, offset = motion.inverse_at(0.5)
+    assert np.allclose(matrix, np.eye(2)) and np.allclose(offset, -0.5 * motion.shift)
 
 
 def test_flying_chairs_reads_samples_splits_and_crops(tmp_path):

@@ -86,8 +86,49 @@ def test_video_benchmark_runs_both_tools(tmp_path):
     assert benchmark_video.main(['--sizes', '64by48']) == 2
 
 
-@pytest.mark.parametrize('tool', ['plot_training.py', 'measure_scene_cuts.py'])
+@pytest.mark.parametrize('tool', ['plot_training.py', 'measure_scene_cuts.py', 'synthetic_triplets.py'])
 def test_tools_have_help(tool):
     import subprocess
     result = subprocess.run([sys.executable, str(REPO / 'tools' / tool), '--help'], capture_output=True, text=True)
     assert result.returncode == 0 and 'usage' in result.stdout
+
+
+def test_plot_training_adds_a_panel_for_training_triplets(tmp_path):
+    log = tmp_path / 'log.jsonl'
+    records = [{'step': 0, 'val_psnr': 25.0, 'val_classical_psnr': 25.0}]
+    records += [{'step': s, 'loss': -6 - 0.001 * s} for s in range(1, 61)]
+    records += [{'step': 60, 'val_psnr': 24.9}, {'step': 60, 'train_psnr': 27.2}]
+    log.write_text(''.join(json.dumps(r) + '\n' for r in records))
+    plain, probed = tmp_path / 'plain.png', tmp_path / 'probed.png'
+    log_plain = tmp_path / 'plain.jsonl'
+    log_plain.write_text(''.join(json.dumps(r) + '\n' for r in records if 'train_psnr' not in r))
+    assert plot_training.main([str(log_plain), '--out', str(plain), '--smooth', '10']) == 0
+    assert plot_training.main([str(log), '--out', str(probed), '--smooth', '10']) == 0
+    # A third panel: the figure is wider, and its right part holds a drawn curve.
+    narrow, wide = frames.read_image(plain), frames.read_image(probed)
+    assert wide.shape[1] > narrow.shape[1] * 1.3
+    assert wide[:, narrow.shape[1]:].std() > 10
+    # Runs compared: each run's training-triplet scores are drawn as changes from its first one.
+    other = tmp_path / 'other.jsonl'
+    other.write_text(log.read_text() + json.dumps({'step': 90, 'train_psnr': 26.3}) + '\n')
+    compared = tmp_path / 'compared.png'
+    assert plot_training.main([str(log), str(other), '--compare', '--out', str(compared), '--smooth', '10']) == 0
+    assert frames.read_image(compared).shape == wide.shape
+
+
+def test_synthetic_triplets_writes_the_triplet_layout_without_held_out_textures(tmp_path):
+    import synthetic_triplets
+
+    from softmax_splatting.triplet_data import read_list, triplet_paths
+    davis = tmp_path / 'davis'
+    for sequence in ('camel', 'goat', 'libby'):
+        frames.write_image(davis / sequence / '00000.jpg', texture(64, 80, seed=1))
+    kept = synthetic_triplets.default_textures(davis)
+    assert [p for p in kept if p.parent.parent == davis] == [davis / 'camel' / '00000.jpg']
+
+    out = tmp_path / 'synthetic'
+    assert synthetic_triplets.main(['--out', str(out), '--count', '2', '--size', '64x48']) == 0
+    names = read_list(out, 'train')
+    assert names == ['synthetic/00001', 'synthetic/00002']
+    one, two, three = (frames.read_image(p) for p in triplet_paths(out, names[1]))
+    assert one.shape == (48, 64, 3) and not np.array_equal(one, three)

@@ -4,13 +4,17 @@
 
 The loss panel shows every logged step (thin) and a running mean over ``--smooth`` steps; the PSNR panel shows the
 validation PSNR of each evaluation and, as a horizontal line, the classical interpolator's PSNR on the same
-validation set (``val_classical_psnr``, logged at step 0 of a run), the line the learned model must clear. Several
+validation set (``val_classical_psnr``, logged at step 0 of a run), the line the learned model must clear. Logs of
+runs with ``--train-val-size`` get a third panel, the PSNR on those training triplets (``train_psnr``, with
+``train_classical_psnr`` as its line when logged; with ``--compare``, each run's change since its first score, as
+runs may score different triplets): a validation score that falls while this one rises is a model learning its
+training scenes rather than the task. Several
 logs (e.g. one per chunk of training) are drawn as one curve when their steps continue each other; with
 ``--compare`` each log is a run of its own (one line per run, named after its file), for runs that branch from one
 checkpoint with different settings::
 
-    python tools/plot_training.py weights/train_log_chunk4.jsonl weights/train_log_chunk5.jsonl --compare \
-        --out weights/chunks_4_5.png
+    python tools/plot_training.py weights/train_log_chunk4.jsonl weights/train_log_chunk5.jsonl \
+        weights/train_log_chunk6.jsonl weights/train_log_chunk7.jsonl --compare --out weights/chunks_4_7.png
 """
 
 from __future__ import annotations
@@ -60,13 +64,22 @@ def plot_runs(runs: List[Tuple[str, List[Dict[str, float]]]], out: Path, smooth:
     single = len(runs) == 1
     if not any('loss' in r or 'val_psnr' in r for _, records in runs for r in records):
         raise UsageError('the logs hold neither losses nor validation scores')
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    baselines = []
+    probed = any('train_psnr' in r for _, records in runs for r in records)
+    figure, axes = plt.subplots(1, 3 if probed else 2, figsize=(16 if probed else 11, 4))
+    left, right = axes[:2]
+    baselines, train_baselines = [], []
     for index, (label, records) in enumerate(runs):
         colour = 'C1' if single else f'C{index % 10}'
         losses = [(r['step'], r['loss']) for r in records if 'loss' in r]
         scores = [(r['step'], r['val_psnr']) for r in records if 'val_psnr' in r]
         baselines += [r['val_classical_psnr'] for r in records if 'val_classical_psnr' in r]
+        train_baselines += [r['train_classical_psnr'] for r in records if 'train_classical_psnr' in r]
+        train_scores = [(r['step'], r['train_psnr']) for r in records if 'train_psnr' in r]
+        if train_scores:
+            steps, values = map(np.array, zip(*train_scores))
+            if not single:  # runs may score different training triplets: compare their changes, not levels
+                values = values - values[0]
+            axes[2].plot(steps, values, 's-', color=colour, markersize=3, label=label)
         if losses:
             steps, values = map(np.array, zip(*losses))
             if single:
@@ -91,6 +104,15 @@ def plot_runs(runs: List[Tuple[str, List[Dict[str, float]]]], out: Path, smooth:
     right.set_ylabel('validation PSNR (dB)')
     if right.lines:
         right.legend()
+    if probed:
+        if train_baselines and single:
+            axes[2].axhline(train_baselines[-1], color='C2' if single else '0.4', linestyle='--',
+                            label=f'classical ({train_baselines[-1]:.2f} dB)')
+        axes[2].ticklabel_format(axis='y', useOffset=False)
+        axes[2].set_xlabel('step')
+        axes[2].set_ylabel('PSNR on training triplets (dB)' if single else
+                           'change of training-triplet PSNR (dB)')
+        axes[2].legend()
     if title:
         figure.suptitle(title)
     figure.tight_layout()
