@@ -132,3 +132,6 @@ def test_synthetic_triplets_writes_the_triplet_layout_without_held_out_textures(
     assert names == ['synthetic/00001', 'synthetic/00002']
     one, two, three = (frames.read_image(p) for p in triplet_paths(out, names[1]))
     assert one.shape == (48, 64, 3) and not np.array_equal(one, three)
+    with pytest.raises(SystemExit) as refused:
+        synthetic_triplets.main(['--out', str(tmp_path / 'none'), '--count', '0'])
+    assert refused.value.code == 2 and not (tmp_path / 'none').exists()

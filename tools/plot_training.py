@@ -106,7 +106,7 @@ def plot_runs(runs: List[Tuple[str, List[Dict[str, float]]]], out: Path, smooth:
         right.legend()
     if probed:
         if train_baselines and single:
-            axes[2].axhline(train_baselines[-1], color='C2' if single else '0.4', linestyle='--',
+            axes[2].axhline(train_baselines[-1], color='C2', linestyle='--',
                             label=f'classical ({train_baselines[-1]:.2f} dB)')
         axes[2].ticklabel_format(axis='y', useOffset=False)
         axes[2].set_xlabel('step')
