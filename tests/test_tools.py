@@ -135,3 +135,30 @@ def test_synthetic_triplets_writes_the_triplet_layout_without_held_out_textures(
     with pytest.raises(SystemExit) as refused:
         synthetic_triplets.main(['--out', str(tmp_path / 'none'), '--count', '0'])
     assert refused.value.code == 2 and not (tmp_path / 'none').exists()
+
+
+def test_synthetic_triplets_stops_cleanly(tmp_path, monkeypatch, capsys):
+    import synthetic_triplets
+
+    from softmax_splatting import frames as frame_io
+    written = []
+    original = frame_io.write_image
+
+    def write_then_interrupt(path, image):  # Ctrl-C in the middle of the second triplet
+        if len(written) == 4:
+            raise KeyboardInterrupt
+        written.append(path)
+        original(path, image)
+
+    monkeypatch.setattr(frame_io, 'write_image', write_then_interrupt)
+    out = tmp_path / 'synthetic'
+    assert synthetic_triplets.main(['--out', str(out), '--count', '3', '--size', '32x24']) == 130
+    assert capsys.readouterr().err.strip() == 'interrupted: 1 whole triplets written, no list file'
+    assert sorted(p.name for p in (out / 'sequences' / 'synthetic').iterdir()) == ['00001']
+    assert not (out / 'tri_trainlist.txt').exists()
+
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    monkeypatch.setattr(frame_io, 'write_image', original)
+    assert synthetic_triplets.main(['--out', str(blocker / 'sub'), '--count', '1', '--size', '32x24']) == 2
+    assert capsys.readouterr().err.startswith(f'error: {blocker / "sub"}: ')

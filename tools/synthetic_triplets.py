@@ -18,16 +18,19 @@ weights/README.md) and the colour photographs scikit-image ships. Output (``make
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from softmax_splatting import frames  # noqa: E402
 from softmax_splatting.cli import options  # noqa: E402
+from softmax_splatting.errors import Interrupted, UsageError, first_line, report_errors  # noqa: E402
 from softmax_splatting.files import atomic_path  # noqa: E402
 from softmax_splatting.synthetic_flow import find_textures, render_triplet  # noqa: E402
 
@@ -62,25 +65,41 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f'--count must be at least 1, got {args.count}')
     textures = default_textures()  # none: procedural textures
     width, height = args.size
-    names = []
+
+    def run() -> int:
+        names = []
+        try:
+            for number in range(args.count):
+                name = f'synthetic/{number + 1:05d}'
+                triplet = render_triplet(np.random.default_rng([args.seed, number]), height, width, textures)
+                write_triplet(args.out / 'sequences' / name, triplet)
+                names.append(name)
+            with atomic_path(args.out / 'tri_trainlist.txt') as path:
+                path.write_text(''.join(name + '\n' for name in names))
+            with atomic_path(args.out / 'tri_testlist.txt') as path:
+                path.write_text('')
+        except KeyboardInterrupt:
+            raise Interrupted(f'interrupted: {len(names)} whole triplets written, no list file') from None
+        except OSError as error:
+            raise UsageError(f'{args.out}: {first_line(error)}') from None
+        print(f'{len(names)} triplets of {width}x{height} in {args.out}')
+        return 0
+
+    return report_errors(run)
+
+
+def write_triplet(folder: Path, triplet: List[torch.Tensor]) -> None:
+    """``im1.png``..``im3.png`` in ``folder``, which appears whole or not at all (written beside it, then renamed)."""
+    partial = folder.with_name(folder.name + '.partial')
+    shutil.rmtree(partial, ignore_errors=True)
     try:
-        for number in range(args.count):
-            name = f'synthetic/{number + 1:05d}'
-            folder = args.out / 'sequences' / name
-            folder.mkdir(parents=True, exist_ok=True)
-            rng = np.random.default_rng([args.seed, number])
-            for index, frame in enumerate(render_triplet(rng, height, width, textures), 1):
-                frames.write_image(folder / f'im{index}.png', frame)
-            names.append(name)
-    except KeyboardInterrupt:
-        print(f'interrupted: {len(names)} triplets written, no list file', file=sys.stderr)
-        return 130
-    with atomic_path(args.out / 'tri_trainlist.txt') as path:
-        Path(path).write_text(''.join(name + '\n' for name in names))
-    with atomic_path(args.out / 'tri_testlist.txt') as path:
-        Path(path).write_text('')
-    print(f'{len(names)} triplets of {width}x{height} in {args.out}')
-    return 0
+        for index, frame in enumerate(triplet, 1):
+            frames.write_image(partial / f'im{index}.png', frame)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
 
 
 if __name__ == '__main__':
