@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -96,8 +97,21 @@ def launch_cupy(source: str, name: str, dtype: torch.dtype, device: torch.device
     threads = 256
     blocks = max(1, min((n + threads - 1) // threads, 65535 * 32))
     with cupy.cuda.Device(index):
-        stream = cupy.cuda.ExternalStream(torch.cuda.current_stream(index).cuda_stream)
+        stream = _external_stream(torch.cuda.current_stream(index).cuda_stream, index)
         function((blocks,), (threads,), tuple(kernel_arg(arg) for arg in args), stream=stream)
+
+
+@functools.lru_cache(maxsize=64)
+def _external_stream(pointer: int, index: int):
+    """CuPy's view of PyTorch's stream ``pointer`` on GPU ``index``, made once per stream rather than per launch.
+
+    CuPy 14 marks ``ExternalStream`` deprecated in favour of ``Stream.from_external``, which takes an object with the
+    CUDA stream protocol; PyTorch's streams do not all offer it, so the raw pointer is wrapped as before and the
+    warning, which says nothing the user can act on, is kept out of their output."""
+    cupy, _ = import_cupy()
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='ExternalStream is deprecated', category=DeprecationWarning)
+        return cupy.cuda.ExternalStream(pointer, index)
 
 
 # A launcher runs one kernel: launcher(name, dtype, device, n, args). The CuPy one is launch_cupy bound to the

@@ -239,3 +239,41 @@ def test_precomputed_flows_are_used_and_checked():
     assert (other - model(one, two, 0.5)).abs().max() > 1e-3
     with pytest.raises(ValueError, match='flows must be two'):
         model(one, two, 0.5, (flows[0][:, :, :16], flows[1]))
+
+
+def _cupy_on_gpu():
+    from softmax_splatting.cupy_launch import import_cupy  # noqa: PLC0415
+    return torch.cuda.is_available() and import_cupy()[0] is not None
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not _cupy_on_gpu(), reason='needs a CUDA GPU and CuPy')
+def test_model_on_gpu_matches_with_cupy_and_torch_kernels_and_the_cpu(monkeypatch):
+    """The whole model with both CUDA kernels (splatting and cost volume) against its PyTorch path on the GPU and
+    on the CPU: output and the gradients of every parameter; float16 autocast stays finite and close."""
+    from softmax_splatting import softsplat  # noqa: PLC0415
+    torch.manual_seed(3)
+    model = MainNet(pwc_weights=None).cuda().train()
+    one, two = (t.cuda() for t in pair(2, 64, 96, seed=4))
+    results = {}
+    for backend in ('cupy', 'torch'):
+        monkeypatch.setenv(softsplat.BACKEND_ENV, backend)
+        monkeypatch.setenv(pwc.cost_volume.BACKEND_ENV, backend)
+        model.zero_grad()
+        out = model(one, two, 0.4)
+        out.square().mean().backward()
+        results[backend] = [out.detach()] + [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    assert len(results['cupy']) == len(results['torch']) > 10
+    for mine, theirs in zip(results['cupy'], results['torch']):
+        torch.testing.assert_close(mine, theirs, rtol=2e-3, atol=2e-4)
+    with torch.no_grad():
+        on_cpu = model.cpu().eval()(one.cpu(), two.cpu(), 0.4)
+        model.cuda()
+        torch.testing.assert_close(model(one, two, 0.4).cpu(), on_cpu, rtol=1e-3, atol=1e-4)
+        monkeypatch.setenv(softsplat.BACKEND_ENV, 'cupy')
+        monkeypatch.setenv(pwc.cost_volume.BACKEND_ENV, 'cupy')
+        with torch.autocast('cuda', dtype=torch.float16):
+            half = model(one, two, 0.4)
+    assert torch.isfinite(half).all()
+    reference = results['cupy'][0]
+    assert (half.float() - reference).abs().max() <= 0.02 * reference.abs().max() + 0.01

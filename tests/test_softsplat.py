@@ -294,6 +294,31 @@ def test_backend_selection(monkeypatch):
     assert resolve('cupy', cuda) == 'cupy'
 
 
+
+def test_cupy_stream_wrapper_is_made_once_per_stream_without_the_deprecation_warning(monkeypatch):
+    """CuPy 14 warns on every ExternalStream (569 warnings in one GPU test run); one wrapper per stream, and none
+    of the warning in the user's output. A stand-in CuPy records the constructions (the real one needs a GPU)."""
+    import warnings  # noqa: PLC0415
+
+    made = []
+
+    class ExternalStream:
+        def __init__(self, pointer, device):
+            warnings.warn('ExternalStream is deprecated. Use Stream.from_external() instead', DeprecationWarning)
+            made.append((pointer, device))
+
+    fake = type('cupy', (), {'cuda': type('cuda', (), {'ExternalStream': ExternalStream})})
+    monkeypatch.setattr(cupy_launch, 'import_cupy', lambda: (fake, None))
+    cupy_launch._external_stream.cache_clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        first = cupy_launch._external_stream(1234, 0)
+        assert cupy_launch._external_stream(1234, 0) is first
+        other = cupy_launch._external_stream(1234, 1)
+    cupy_launch._external_stream.cache_clear()
+    assert made == [(1234, 0), (1234, 1)] and other is not first
+    assert not caught
+
 def test_forced_cupy_on_cpu_tensors_is_an_error():
     x, flow, _ = make_inputs()
     with pytest.raises(ValueError, match='CUDA'):

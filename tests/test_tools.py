@@ -1,4 +1,5 @@
-"""The helper tools: the training-curve plot, the scene-cut measurement and the video benchmark (a smoke run)."""
+"""The helper tools: the training-curve plot, the scene-cut measurement, the video benchmark (a smoke run), the
+procedural triplets and the GPU check's machinery (its whole dry run takes a minute, so it is run by hand)."""
 
 import json
 import sys
@@ -86,7 +87,8 @@ def test_video_benchmark_runs_both_tools(tmp_path):
     assert benchmark_video.main(['--sizes', '64by48']) == 2
 
 
-@pytest.mark.parametrize('tool', ['plot_training.py', 'measure_scene_cuts.py', 'synthetic_triplets.py'])
+@pytest.mark.parametrize('tool', ['plot_training.py', 'measure_scene_cuts.py', 'synthetic_triplets.py', 'gpu_check.py',
+                                  'gpu_kernel_cases.py'])
 def test_tools_have_help(tool):
     import subprocess
     result = subprocess.run([sys.executable, str(REPO / 'tools' / tool), '--help'], capture_output=True, text=True)
@@ -162,3 +164,44 @@ def test_synthetic_triplets_stops_cleanly(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(frame_io, 'write_image', original)
     assert synthetic_triplets.main(['--out', str(blocker / 'sub'), '--count', '1', '--size', '32x24']) == 2
     assert capsys.readouterr().err.startswith(f'error: {blocker / "sub"}: ')
+
+
+def test_gpu_check_reads_training_throughput_after_the_first_steps(tmp_path):
+    import gpu_check  # noqa: PLC0415
+    log = tmp_path / 'log.jsonl'
+    records = [{'step': 1, 'loss': 0.5, 'time': 9.0}]  # the first step carries start-up and compilation
+    records += [{'step': s, 'loss': 0.4, 'time': 9.0 + 0.5 * s} for s in range(2, 42)]
+    records.insert(10, {'step': 10, 'val_psnr': 30.0, 'time': 99.0})  # validation records are not steps
+    log.write_text(''.join(json.dumps(r) + '\n' for r in records))
+    result = gpu_check.throughput(log, batch=8)
+    assert result['steps'] == 41 and result['steps_per_s'] == pytest.approx(2.0)
+    assert result['triplets_per_s'] == pytest.approx(16.0) and result['finite_loss']
+    log.write_text(''.join(json.dumps(r) + '\n' for r in records[:4]))
+    assert gpu_check.throughput(log, batch=8) == {'steps': 4}
+    assert gpu_check.throughput(tmp_path / 'absent.jsonl', batch=8) == {}
+
+
+def test_gpu_check_steps_stop_on_time_keep_their_logs_and_respect_the_budget(tmp_path, monkeypatch):
+    import shutil  # noqa: PLC0415
+    import tarfile  # noqa: PLC0415
+
+    import gpu_check  # noqa: PLC0415
+    monkeypatch.setattr(gpu_check, 'MIN_STEP_SECONDS', 1)
+    out = tmp_path / 'out'
+    check = gpu_check.Check(out, budget=60, dry=True)
+    ignores_term = ('import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(143)); '
+                    'print("working", flush=True); time.sleep(30)')
+    record = check.run('stops', [sys.executable, '-c', ignores_term], 20, stop_after=2)
+    assert record['rc'] == 143 and record['seconds'] < 10 and record['status'] == 'failed'
+    record = check.run('hangs', [sys.executable, '-c', 'import time; time.sleep(30)'], 2)
+    assert record['status'] == 'timed out' and record['seconds'] < 10
+    check.deadline = gpu_check.time.monotonic() + 5.5  # under a step's minimum once 5 s are kept back: skipped
+    assert check.run('late', [sys.executable, '-c', 'print(1)'], 60)['status'] == 'skipped: out of time'
+    summary = json.loads((out / 'summary.json').read_text())
+    assert [r['step'] for r in summary['steps']] == ['stops', 'hangs', 'late']
+    assert '- hangs: timed out' in (out / 'summary.md').read_text()
+    with tarfile.open(out / 'gpu_check.tgz') as archive:
+        log = archive.extractfile('gpu_check/stops.log').read().decode()
+    assert 'working' in log
+    assert sorted(p.name for p in out.iterdir()) == ['gpu_check.tgz', 'summary.json', 'summary.md']
+    shutil.rmtree(check.scratch)

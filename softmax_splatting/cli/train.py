@@ -87,7 +87,11 @@ class Runtime:
         chosen = select_device(device_choice)
         use_cuda = chosen.type == 'cuda'
         # under torchrun each process takes the GPU of its local rank; alone, the one asked for
-        self.device = torch.device('cuda', local_rank) if use_cuda and self.world > 1 else chosen
+        if use_cuda and self.world > 1:
+            chosen = torch.device('cuda', local_rank)
+        elif use_cuda and chosen.index is None:  # set_device needs an index; plain 'cuda' is the current GPU
+            chosen = torch.device('cuda', torch.cuda.current_device())
+        self.device = chosen
         if use_cuda:
             torch.cuda.set_device(self.device)
         if self.world > 1:
