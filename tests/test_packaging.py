@@ -1,13 +1,16 @@
 """The project as others get it: `pip install .` with console scripts and package data, and pwc/ on its own.
 
-The install uses this machine's setuptools (no build isolation, no dependencies), so it needs no network: it checks
-our packaging, not the registry.
+The install builds with the setuptools of the interpreter running the tests (what requirements-test.txt installed;
+no build isolation, no dependencies), so it needs no network and checks our packaging, not the registry. It goes
+into a folder of its own (`pip install --target`) that the commands then find through PYTHONPATH: a fresh virtual
+environment would see the base interpreter's packages instead of the test environment's, and the base Python of a
+new machine has an old setuptools that cannot build wheels (issue 22).
 """
 
+import os
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import numpy as np
@@ -23,33 +26,38 @@ SCRIPTS = ['softsplat-interpolate', 'softsplat-train', 'softsplat-train-flow', '
 
 @pytest.fixture(scope='module')
 def installed(tmp_path_factory):
-    """A virtual environment that sees this interpreter's packages, with the project installed into it."""
-    root = tmp_path_factory.mktemp('venv')
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(root)
-    python = root / 'bin' / 'python'
+    """``pip install .`` into a folder of its own; returns that folder (the package, and the commands in bin/)."""
+    root = tmp_path_factory.mktemp('install')
     source = root / 'source'  # a copy, so the build leaves nothing in the checkout
     shutil.copytree(REPO, source, symlinks=True,
                     ignore=shutil.ignore_patterns('.git', 'data', 'runs', '__pycache__', '*.egg-info', 'build'))
-    result = subprocess.run([sys.executable, '-m', 'pip', '--python', str(python), 'install', '--quiet',
-                             '--no-deps', '--no-build-isolation', '--no-index', str(source)],
+    target = root / 'site'
+    result = subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-build-isolation',
+                             '--no-index', '--target', str(target), str(source)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    return root
+    return target
+
+
+def run_installed(installed, command, **kwargs):
+    """Run ``command`` (a command of bin/ or a Python) with the installed package first on the import path."""
+    env = dict(os.environ, PYTHONPATH=str(installed))
+    return subprocess.run(command, capture_output=True, text=True, env=env, **kwargs)
 
 
 def test_install_gives_the_commands_and_the_package_data(installed):
     for script in SCRIPTS:
         assert (installed / 'bin' / script).is_file(), script
     where = 'import softmax_splatting, pathlib; print(pathlib.Path(softmax_splatting.__file__).parent)'
-    found = subprocess.run([installed / 'bin' / 'python', '-c', where], capture_output=True, text=True, cwd='/',
-                           check=True).stdout.strip()
+    found = run_installed(installed, [sys.executable, '-c', where], cwd='/', check=True).stdout.strip()
     package = Path(found)
     assert str(package).startswith(str(installed)), package  # the installed copy, not the checkout
     for data in ('weights/softsplat.pt', 'example_img/one.png', 'example_img/two.png'):
         assert (package / data).is_file(), data
-    # no generic top-level modules (frames, video, ...) land in site-packages: one package only
-    site = package.parent
-    assert not any((site / f'{name}.py').exists() for name in ('frames', 'video', 'metrics', 'softsplat', 'main_net'))
+    # no generic top-level modules (frames, video, ...) are installed: one package only
+    assert package.parent == installed
+    assert not any((installed / f'{name}.py').exists() for name in ('frames', 'video', 'metrics', 'softsplat',
+                                                                     'main_net'))
 
 
 def test_interpolate_from_another_folder(installed, tmp_path):
@@ -57,17 +65,17 @@ def test_interpolate_from_another_folder(installed, tmp_path):
     shutil.copy(files.EXAMPLE_IMAGES / 'two.png', tmp_path / 'b.png')
     command = [installed / 'bin' / 'softsplat-interpolate', '--one', 'a.png', '--two', 'b.png', '--out', 'c.png',
                '--threads', '2']
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    result = run_installed(installed, command, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / 'c.png').is_file()
-    default = subprocess.run([installed / 'bin' / 'softsplat-interpolate', '--out', 'd.png', '--threads', '2'],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    default = run_installed(installed, [installed / 'bin' / 'softsplat-interpolate', '--out', 'd.png', '--threads',
+                                        '2'], cwd=tmp_path, timeout=300)
     assert default.returncode == 0, default.stderr  # the example pair ships with the package
 
 
 def test_every_command_answers_help(installed):
     for script in SCRIPTS:
-        result = subprocess.run([installed / 'bin' / script, '--help'], capture_output=True, text=True, timeout=120)
+        result = run_installed(installed, [installed / 'bin' / script, '--help'], timeout=120)
         assert result.returncode == 0 and 'usage: ' + script in result.stdout, (script, result.stderr)
 
 
