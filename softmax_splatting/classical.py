@@ -9,10 +9,11 @@ combine the warped frames (Sec. 3 and 4). Without trained weights we keep the pa
 2. Importance metric: brightness constancy, as in Sec. 3.4 of the paper, ``Z0 = -alpha * |I0 - backwarp(I1, F0->1)|``
    averaged over the colour channels (and symmetrically ``Z1`` for frame two). Where several source pixels land on
    one target, the one that is consistent with the other frame (usually the occluder in front) wins.
-3. Splatting: both frames go to time t (``t * F0->1`` and ``(1 - t) * F1->0``) and are merged in one softmax: every
-   contribution weighs ``bilinear * exp(Z) * (1 - t)`` for frame one, ``... * t`` for frame two. A pixel that only one
-   frame reaches (a disocclusion) takes that frame; where both reach it, the better matching and temporally closer
-   frame dominates; at t = 0 frame two weighs nothing, so frame one comes out exactly (and frame two at t = 1).
+3. Splatting: both frames go to time t (``t * F0->1`` and ``(1 - t) * F1->0``, or along quadratic paths when the
+   frames before and after the pair are given: ``motion.py``) and are merged in one softmax: every contribution
+   weighs ``bilinear * exp(Z) * (1 - t)`` for frame one, ``... * t`` for frame two. A pixel that only one frame
+   reaches (a disocclusion) takes that frame; where both reach it, the better matching and temporally closer frame
+   dominates; at t = 0 frame two weighs nothing, so frame one comes out exactly (and frame two at t = 1).
 4. Holes: pixels that neither splat covers well (coverage: the bilinear weights reaching the pixel from both frames,
    summed) are filled from their neighbourhood by push-pull interpolation (a coverage-weighted image pyramid),
    blended in by the coverage, so cracks where the flow stretches and content entering at a border get plausible
@@ -36,11 +37,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import motion
 from .pwc import backwarp
 from .softsplat import softsplat
 
-__all__ = ['CLASSICAL_DIS', 'ClassicalInterpolator', 'DisParameters', 'OPENCV_MEDIUM_DIS', 'blend', 'dis_flows',
-           'fill_holes', 'splat_sources']
+__all__ = ['CLASSICAL_DIS', 'ClassicalInterpolator', 'DisParameters', 'OPENCV_MEDIUM_DIS', 'blend', 'check_neighbours',
+           'dis_flow', 'dis_flows', 'fill_holes', 'splat_sources']
 
 MIN_DIS_SIZE = 16  # smaller frames are padded for DIS (which needs about two patches)
 DIS_MAX_PIXELS = 2048 * 1080  # the largest finest DIS level (larger frames run DIS one or more levels up)
@@ -127,9 +129,11 @@ class ClassicalInterpolator:
         alpha: scale of the brightness-constancy metric (per unit of mean absolute RGB difference in [0, 1]).
         coverage: splatting coverage (sum of the bilinear weights that reach a pixel from both frames) at which a
             pixel counts as fully covered; below it, the push-pull fill is blended in linearly.
+        guard: where quadratic motion keeps its acceleration (``motion.QuadraticGuard``), when neighbours are given.
     """
 
-    def __init__(self, dis: Optional[DisParameters] = None, alpha: float = 5.0, coverage: float = 1.0):
+    def __init__(self, dis: Optional[DisParameters] = None, alpha: float = 5.0, coverage: float = 1.0,
+                 guard: motion.QuadraticGuard = motion.DEFAULT_GUARD):
         if not alpha >= 0.0:
             raise ValueError(f'alpha must be non-negative, got {alpha}')
         if not coverage > 0.0:
@@ -137,37 +141,63 @@ class ClassicalInterpolator:
         self.dis = dis if dis is not None else CLASSICAL_DIS
         self.alpha = float(alpha)
         self.coverage = float(coverage)
+        self.guard = guard
 
     def flows(self, one: torch.Tensor, two: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """DIS flow one -> two and two -> one, each ``[N, 2, H, W]`` float32 on the inputs' device (pixels)."""
         return dis_flows(one, two, self.dis)
 
+    estimate_flows = flows  # the name the video path uses for every interpolator with its own flow
+
+    def flow(self, one: torch.Tensor, two: torch.Tensor) -> torch.Tensor:
+        """DIS flow one -> two only (a neighbour's flow for quadratic motion)."""
+        return dis_flow(one, two, self.dis)
+
     @torch.no_grad()
-    def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[float]) -> List[torch.Tensor]:
+    def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[float],
+                    before: Optional[torch.Tensor] = None, after: Optional[torch.Tensor] = None,
+                    flows: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                    outer: Optional[Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]] = None
+                    ) -> List[torch.Tensor]:
         """Frames at ``times`` between ``one`` (t = 0) and ``two`` (t = 1).
 
         Args:
             one, two: ``[N, 3, H, W]`` RGB, floating point in [0, 1], on one device.
             times: floats in [0, 1].
+            before, after: optional frames before ``one`` and after ``two`` (same shape): with them each frame moves
+                along a quadratic path (``motion.quadratic``); without one, that frame's motion is linear.
+            flows: precomputed (F one->two, F two->one), ``[N, 2, H, W]`` each, instead of DIS.
+            outer: precomputed (F one->before, F two->after) (either None), instead of DIS on the neighbours.
 
         Returns:
             One ``[N, 3, H, W]`` tensor in [0, 1] per time, with the dtype and device of ``one``.
         """
         check_frames(one, two)
+        check_neighbours(one, before, after)
         times = check_times(times)
         if not times:
             return []
-        flow_01, flow_10 = self.flows(one, two)
-        return self.synthesize(one, two, flow_01, flow_10, times)
+        flow_01, flow_10 = flows if flows is not None else self.flows(one, two)
+        flow_0p, flow_1n = outer if outer is not None else (None, None)
+        if flow_0p is None and before is not None:
+            flow_0p = self.flow(one, before)
+        if flow_1n is None and after is not None:
+            flow_1n = self.flow(two, after)
+        return self.synthesize(one, two, flow_01, flow_10, times, flow_0p, flow_1n, before, after)
 
     @torch.no_grad()
     def synthesize(self, one: torch.Tensor, two: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor,
-                   times: Sequence[float]) -> List[torch.Tensor]:
-        """The frames at ``times`` from given flows ``[N, 2, H, W]`` (one -> two, two -> one); see interpolate."""
+                   times: Sequence[float], flow_0p: Optional[torch.Tensor] = None,
+                   flow_1n: Optional[torch.Tensor] = None, before: Optional[torch.Tensor] = None,
+                   after: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+        """The frames at ``times`` from given flows ``[N, 2, H, W]`` (one -> two, two -> one; one -> before and
+        two -> after for quadratic motion, each optional); see interpolate."""
         dtype = one.dtype
         one, two, flow_01, flow_10 = one.float(), two.float(), flow_01.float(), flow_10.float()
         sources = splat_sources(one, two, flow_01, flow_10, self.alpha)
-        return [blend(sources, flow_01, flow_10, t, self.coverage).to(dtype) for t in times]
+        path_0 = motion.quadratic(flow_01, _float(flow_0p), one, _float(before), self.guard)
+        path_1 = motion.quadratic(flow_10, _float(flow_1n), two, _float(after), self.guard)
+        return [blend(sources, path_0.at(t), path_1.at(1.0 - t), t, self.coverage).to(dtype) for t in times]
 
 
 @torch.no_grad()
@@ -192,28 +222,33 @@ def splat_sources(one: torch.Tensor, two: torch.Tensor, flow_01: torch.Tensor, f
     return sources
 
 
+def _float(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return None if tensor is None else tensor.float()
+
+
 @torch.no_grad()
-def blend(sources: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor, t: Union[float, torch.Tensor],
+def blend(sources: torch.Tensor, shift_0: torch.Tensor, shift_1: torch.Tensor, t: Union[float, torch.Tensor],
           coverage: float = 1.0) -> torch.Tensor:
     """Both frames splatted to time ``t`` in one softmax, holes filled: ``[N, 3, H, W]`` in [0, 1].
 
     Args:
         sources: :func:`splat_sources` of the pair, ``[2N, 5, H, W]``.
-        flow_01, flow_10: ``[N, 2, H, W]`` flows one -> two and two -> one, in pixels.
+        shift_0, shift_1: ``[N, 2, H, W]`` where frame one's and frame two's pixels are at time t, in pixels
+            (linear motion: ``t * F0->1`` and ``(1 - t) * F1->0``; see ``motion.py``).
         t: a float, or a tensor broadcastable to ``[N, 1, 1, 1]`` (one time per sample), in [0, 1].
         coverage: the summed bilinear weight at which a pixel counts as fully covered.
 
     Every contribution weighs ``bilinear * e^Z * (1 - t)`` for frame one and ``... * t`` for frame two, so at t = 0
     frame one comes out exactly. Not differentiable; in place where it can (4K frames).
     """
-    n = flow_01.shape[0]
+    n = shift_0.shape[0]
     # one call per frame rather than both stacked: the same work, half the temporary memory
-    merged = softsplat(sources[:n], flow_01 * t, None, 'sum')
+    merged = softsplat(sources[:n], shift_0, None, 'sum')
     # Coverage counts both frames fully, whatever t: a pixel that only frame two reaches (disoccluded) is reliable
     # even at small t, where its colour weight is small but still alone.
     confidence = merged[:, 4:5].clone()
     merged.mul_(1.0 - t)
-    other = softsplat(sources[n:], flow_10 * (1.0 - t), None, 'sum')
+    other = softsplat(sources[n:], shift_1, None, 'sum')
     confidence.add_(other[:, 4:5]).div_(coverage).clamp_(0.0, 1.0)
     merged.add_(other.mul_(t))
     del other
@@ -223,6 +258,33 @@ def blend(sources: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor, t
     return fill_holes(splatted, confidence, overwrite=True).clamp_(0.0, 1.0)
 
 
+def _finest_level(parameters: DisParameters, h: int, w: int) -> int:
+    # Above ~2 megapixels the finest level moves up (3840 x 2160 runs at 1920 x 1080 and is upsampled inside DIS):
+    # DIS's buffers at full 4K resolution take ~2 GB, and motion at that size is large enough for half resolution.
+    finest = parameters.finest_scale
+    while (h * w) >> (2 * finest) > DIS_MAX_PIXELS:
+        finest += 1
+    return finest
+
+
+def _pad_for_dis(a: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """DIS refuses images smaller than about its patch size: replicate the border (the flow is cropped after)."""
+    h, w = a.shape
+    pad_h, pad_w = max(0, MIN_DIS_SIZE - h), max(0, MIN_DIS_SIZE - w)
+    if pad_h or pad_w:
+        a = cv2.copyMakeBorder(a, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        b = cv2.copyMakeBorder(b, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+    return a, b
+
+
+def dis_flow(one: torch.Tensor, two: torch.Tensor, parameters: DisParameters) -> torch.Tensor:
+    """DIS flow one -> two only, ``[N, 2, H, W]`` float32 on the inputs' device, in pixels (see dis_flows)."""
+    grey_one, grey_two = _grey_uint8(one), _grey_uint8(two)
+    h, w = grey_one[0].shape
+    solver = _FlowSolver(parameters, _finest_level(parameters, h, w))
+    return _flow_tensor([solver(*_pad_for_dis(a, b))[:h, :w] for a, b in zip(grey_one, grey_two)], one.device)
+
+
 def dis_flows(one: torch.Tensor, two: torch.Tensor, parameters: DisParameters) -> Tuple[torch.Tensor, torch.Tensor]:
     """DIS flow one -> two and two -> one, each ``[N, 2, H, W]`` float32 on the inputs' device, in pixels.
 
@@ -230,13 +292,7 @@ def dis_flows(one: torch.Tensor, two: torch.Tensor, parameters: DisParameters) -
     """
     grey_one, grey_two = _grey_uint8(one), _grey_uint8(two)
     h, w = grey_one[0].shape
-    # DIS refuses images smaller than about its patch size: replicate the border, then crop the flow.
-    pad_h, pad_w = max(0, MIN_DIS_SIZE - h), max(0, MIN_DIS_SIZE - w)
-    # Above ~2 megapixels the finest level moves up (3840 x 2160 runs at 1920 x 1080 and is upsampled inside DIS):
-    # DIS's buffers at full 4K resolution take ~2 GB, and motion at that size is large enough for half resolution.
-    finest = parameters.finest_scale
-    while (h * w) >> (2 * finest) > DIS_MAX_PIXELS:
-        finest += 1
+    finest = _finest_level(parameters, h, w)
     # The two directions run in two threads (OpenCV releases the GIL): DIS keeps only part of a second core busy,
     # and the pair took 0.10 s instead of 0.15 s at 854 x 480 on 2 cores. Peak memory grows by one DIS's buffers,
     # so 4K frames, whose buffers are the largest, run one direction after the other.
@@ -245,9 +301,7 @@ def dis_flows(one: torch.Tensor, two: torch.Tensor, parameters: DisParameters) -
     forward, backward = [], []
     with ThreadPoolExecutor(workers) as pool:
         for a, b in zip(grey_one, grey_two):
-            if pad_h or pad_w:
-                a = cv2.copyMakeBorder(a, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
-                b = cv2.copyMakeBorder(b, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+            a, b = _pad_for_dis(a, b)
             there = pool.submit(solvers[0], a, b)
             back = pool.submit(solvers[-1], b, a) if workers == 2 else None
             forward.append(there.result()[:h, :w])
@@ -279,6 +333,18 @@ def check_frames(one: torch.Tensor, two: torch.Tensor) -> None:
         raise ValueError(f'one and two differ in shape: {list(one.shape)} vs {list(two.shape)}')
     if one.device != two.device:
         raise ValueError(f'one is on {one.device}, two on {two.device}; both must be on one device')
+
+
+def check_neighbours(one: torch.Tensor, before: Optional[torch.Tensor], after: Optional[torch.Tensor]) -> None:
+    """TypeError/ValueError unless each neighbour given is a floating frame of ``one``'s shape and device."""
+    for name, frame in (('before', before), ('after', after)):
+        if frame is None:
+            continue
+        if not isinstance(frame, torch.Tensor) or not frame.is_floating_point():
+            raise TypeError(f'{name} must be a floating torch.Tensor [N, 3, H, W] in [0, 1]')
+        if frame.shape != one.shape or frame.device != one.device:
+            raise ValueError(f'{name} must match the pair: {list(one.shape)} on {one.device}, got '
+                             f'{list(frame.shape)} on {frame.device}')
 
 
 def check_times(times: Sequence[float]) -> List[float]:

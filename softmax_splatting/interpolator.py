@@ -39,7 +39,11 @@ CHECKPOINT_IS_DEFAULT = False
 
 
 class Interpolator(Protocol):
-    """Anything that interpolates frames: ``[N, 3, H, W]`` float RGB in [0, 1] in, one such tensor per time out."""
+    """Anything that interpolates frames: ``[N, 3, H, W]`` float RGB in [0, 1] in, one such tensor per time out.
+
+    The classical interpolator and MainNet also take ``before``/``after`` (the neighbouring frames, for quadratic
+    motion), precomputed ``flows`` and ``outer`` flows, and have ``estimate_flows(one, two)``; the comparison models
+    of ``baselines.py`` do not (``conversion.supports_motion`` tells them apart)."""
 
     def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[float]) -> List[torch.Tensor]:
         ...
@@ -51,10 +55,15 @@ class _Autocast:
     def __init__(self, inner: Interpolator):
         self.inner = inner
 
-    def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[float]) -> List[torch.Tensor]:
+    def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[float],
+                    **neighbours) -> List[torch.Tensor]:
         with torch.autocast(device_type='cuda', dtype=torch.float16):
-            results = self.inner.interpolate(one, two, times)
+            results = self.inner.interpolate(one, two, times, **neighbours)
         return [result.to(one.dtype) for result in results]
+
+    def estimate_flows(self, one: torch.Tensor, two: torch.Tensor):
+        with torch.autocast(device_type='cuda', dtype=torch.float16):
+            return tuple(flow.float() for flow in self.inner.estimate_flows(one, two))
 
 
 def load_interpolator(spec: Optional[str], device: torch.device, fp16: bool = False) -> Interpolator:

@@ -8,8 +8,10 @@
     GridNet(warped level 1, level 2, level 3) -> frame at t    (Sec. 4.2)
 
 Flow, pyramids and metrics do not depend on t, so :meth:`MainNet.interpolate` computes them once per pair and
-only splats and synthesizes per requested time. Both frames travel through each level's splatting in one call
-(stacked on the batch), so a time step costs three ``softsplat`` calls.
+only splats and synthesizes per requested time. Given the frames before and after the pair (or their flows),
+each frame moves along a quadratic path instead of a straight one (``motion.py``; inference only; training is
+linear). Both frames travel through each level's splatting in one call (stacked on the batch), so a time step
+costs three ``softsplat`` calls.
 
 The importance metric starts as the published demo sets it, Z = -20 |I0 - backwarp(I1, F)| (colour in [0, 1],
 mean over channels), and is clipped to [-20, 20] as there. One alpha serves both directions and every level: the
@@ -40,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import classical, pwc
+from . import classical, motion, pwc
 from .errors import first_line
 from .files import atomic_path, load_checkpoint
 from .gridnet import GridNet
@@ -153,7 +155,8 @@ class _PairContext:
     batch (frame one's N samples, then frame two's)."""
 
     data: List[torch.Tensor]               # per level: [2N, C_l, H_l, W_l] (level 1: the frames and features)
-    flows: List[torch.Tensor]              # per level: [2N, 2, H_l, W_l], F0->1 then F1->0
+    flows: List[torch.Tensor]              # per level: [2N, 2, H_l, W_l], F0->1 then F1->0 (velocities, quadratic)
+    accelerations: Optional[List[torch.Tensor]]  # per level, quadratic motion only: [2N, 2, H_l, W_l]
     metrics: List[torch.Tensor]            # per level: [2N, 1, H_l, W_l]
     classical: Optional[torch.Tensor]      # residual models: classical.splat_sources, [2N, 5, H, W]
     size: Tuple[int, int]                  # the caller's (H, W) before padding
@@ -228,10 +231,18 @@ class MainNet(nn.Module):
         return self._synthesize(self._prepare(one, two, flows), times[0])
 
     def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[Union[float, torch.Tensor]],
-                    flows: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> List[torch.Tensor]:
-        """One frame ``[N, 3, H, W]`` per entry of ``times``; flow, pyramids and metrics are computed once."""
+                    flows: Optional[Tuple[torch.Tensor, torch.Tensor]] = None, before: Optional[torch.Tensor] = None,
+                    after: Optional[torch.Tensor] = None,
+                    outer: Optional[Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]] = None
+                    ) -> List[torch.Tensor]:
+        """One frame ``[N, 3, H, W]`` per entry of ``times``; flow, pyramids and metrics are computed once.
+
+        ``before``/``after``: the frames before ``one`` and after ``two`` (optional; with one, that frame moves along
+        a quadratic path). ``flows``: precomputed (F0->1, F1->0); ``outer``: precomputed (F0->before, F1->after),
+        either None; each ``[N, 2, H, W]`` in pixels.
+        """
         times = _as_times(times, one.shape[0] if isinstance(one, torch.Tensor) else 0)
-        context = self._prepare(one, two, flows)
+        context = self._prepare(one, two, flows, before, after, outer)
         return [self._synthesize(context, t) for t in times]
 
     def estimate_flows(self, one: torch.Tensor, two: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -242,21 +253,36 @@ class MainNet(nn.Module):
         both = pwc.estimate(torch.cat([one, two]), torch.cat([two, one]), net=self.flow_net)
         return both[:n], both[n:]
 
-    def _prepare(self, one: torch.Tensor, two: torch.Tensor,
-                 flows: Optional[Tuple[torch.Tensor, torch.Tensor]]) -> _PairContext:
+    def estimate_flow(self, one: torch.Tensor, two: torch.Tensor) -> torch.Tensor:
+        """F0->1 only, ``[N, 2, H, W]`` in pixels (a neighbour's flow for quadratic motion)."""
+        if self.flow_net is None:
+            return classical.dis_flow(one, two, self.config.dis_parameters)
+        return pwc.estimate(one, two, net=self.flow_net)
+
+    def _prepare(self, one: torch.Tensor, two: torch.Tensor, flows: Optional[Tuple[torch.Tensor, torch.Tensor]],
+                 before: Optional[torch.Tensor] = None, after: Optional[torch.Tensor] = None,
+                 outer: Optional[Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]] = None) -> _PairContext:
         _check_pair(one, two, flows)
+        classical.check_neighbours(one, before, after)
         size = tuple(one.shape[-2:])
         one, two = _pad_to_multiple(one, 4), _pad_to_multiple(two, 4)
         if flows is None:
             flows = self.estimate_flows(one, two)
         else:
             flows = tuple(_pad_to_multiple(flow.to(one), 4) for flow in flows)
+        paths = self._paths(one, two, flows, before, after, outer)
         images = torch.cat([one, two])
         full = torch.cat([flows[0].to(images.dtype), flows[1].to(images.dtype)])
         features = self.pyramid(images)
         sizes = [level.shape[-2:] for level in features]
         metric = self._metric(images, torch.cat([two, one]), full)
         data = [torch.cat([images, features[0]], 1)] + features[1:]
+        accelerations = None
+        if paths is not None:
+            full = torch.cat([paths[0].velocity, paths[1].velocity]).to(images.dtype)
+            zeros = torch.zeros_like(paths[0].velocity)
+            acceleration = torch.cat([p.acceleration if p.is_quadratic else zeros for p in paths]).to(images.dtype)
+            accelerations = [acceleration] + [_downscale_flow(acceleration, s) for s in sizes[1:]]
         level_flows = [full] + [_downscale_flow(full, s) for s in sizes[1:]]
         metrics = [metric] + [F.adaptive_avg_pool2d(metric, s) for s in sizes[1:]]
         base = None
@@ -264,7 +290,27 @@ class MainNet(nn.Module):
             with torch.no_grad():
                 base = classical.splat_sources(one.float(), two.float(), flows[0].float(), flows[1].float(),
                                                self.config.classical_alpha)
-        return _PairContext(data, level_flows, metrics, base, size)
+        return _PairContext(data, level_flows, accelerations, metrics, base, size)
+
+    def _paths(self, one: torch.Tensor, two: torch.Tensor, flows: Tuple[torch.Tensor, torch.Tensor],
+               before: Optional[torch.Tensor], after: Optional[torch.Tensor],
+               outer: Optional[Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]]
+               ) -> Optional[Tuple[motion.Motion, motion.Motion]]:
+        """Both frames' quadratic paths at the padded size, or None when neither has a neighbour (linear)."""
+        flow_0p, flow_1n = outer if outer is not None else (None, None)
+        before = _pad_to_multiple(before, 4) if before is not None else None
+        after = _pad_to_multiple(after, 4) if after is not None else None
+        if flow_0p is None and before is not None:
+            flow_0p = self.estimate_flow(one, before)
+        if flow_1n is None and after is not None:
+            flow_1n = self.estimate_flow(two, after)
+        if flow_0p is None and flow_1n is None:
+            return None
+        flow_0p, flow_1n = (None if f is None else _pad_to_multiple(f.float().to(one.device), 4)
+                            for f in (flow_0p, flow_1n))
+        with torch.no_grad():
+            return (motion.quadratic(flows[0].float(), flow_0p, one.float(), _float(before)),
+                    motion.quadratic(flows[1].float(), flow_1n, two.float(), _float(after)))
 
     def _metric(self, image: torch.Tensor, other: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """Z = clip(alpha * |image - backwarp(other, flow)| (+ U-Net refinement), -20, 20) (Sec. 3.4)."""
@@ -278,16 +324,23 @@ class MainNet(nn.Module):
         n = context.data[0].shape[0] // 2
         t = t.to(device=context.data[0].device, dtype=torch.float32).view(n, 1, 1, 1)
         scale = torch.cat([t, 1 - t])  # frame one moves by t F0->1, frame two by (1 - t) F1->0
+        accelerations = context.accelerations or [None] * len(context.flows)
+        shifts = []
+        for flow, acceleration in zip(context.flows, accelerations):
+            shift = flow * scale.to(flow.dtype)
+            if acceleration is not None:  # quadratic paths: velocity s + acceleration s^2, s = t or 1 - t
+                shift = shift + acceleration * (scale * scale).to(flow.dtype)
+            shifts.append(shift)
         warped = []
-        for data, flow, metric in zip(context.data, context.flows, context.metrics):
-            splatted = softsplat(data, flow * scale.to(flow.dtype), metric, 'soft')
+        for data, shift, metric in zip(context.data, shifts, context.metrics):
+            splatted = softsplat(data, shift, metric, 'soft')
             warped.append(torch.cat([splatted[:n], splatted[n:]], 1))
         if context.classical is None:
             out = self.synthesis(*warped)
         else:
-            flow = context.flows[0].float()
+            shift = shifts[0].float()
             with torch.no_grad():
-                base = classical.blend(context.classical, flow[:n], flow[n:], t, self.config.classical_coverage)
+                base = classical.blend(context.classical, shift[:n], shift[n:], t, self.config.classical_coverage)
             warped[0] = torch.cat([warped[0], base.to(warped[0].dtype)], 1)
             out = base + self.synthesis(*warped).float()
         height, width = context.size
@@ -343,6 +396,10 @@ def _check_pair(one: torch.Tensor, two: torch.Tensor,
         n, _, h, w = one.shape
         if len(flows) != 2 or any(not isinstance(f, torch.Tensor) or tuple(f.shape) != (n, 2, h, w) for f in flows):
             raise ValueError(f'flows must be two [N, 2, H, W] = [{n}, 2, {h}, {w}] tensors (F0->1, F1->0)')
+
+
+def _float(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return None if tensor is None else tensor.float()
 
 
 def _pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -84,6 +84,11 @@ def test_default_model_without_weights_falls_back_with_a_notice(tmp_path, frame_
     ('missing-checkpoint', 'no such checkpoint file'),
     ('suffix', 'use an image suffix'),
     ('fp16', '--fp16 applies to a trained model on CUDA'),
+    ('before-size', r'--before .*small.png is 32x32; the pair is 64x48'),
+    ('before-linear', '--before gives quadratic motion; --motion linear would not use it'),
+    ('quadratic-baseline', '--motion quadratic needs an interpolator that computes flow'),
+    ('after-baseline', '--before/--after give quadratic motion, which --model average does not have'),
+    ('before-video', '--before applies to a pair'),
 ])
 def test_pair_errors(tmp_path, frame_pair, capsys, case, message):
     one, two = frame_pair
@@ -113,12 +118,44 @@ def test_pair_errors(tmp_path, frame_pair, capsys, case, message):
         args[5] = out
     elif case == 'fp16':
         args += ['--fp16', '--device', 'cpu']
+    elif case == 'before-size':
+        frames.write_image(tmp_path / 'small.png', texture(32, 32))
+        args += ['--before', tmp_path / 'small.png']
+    elif case == 'before-linear':
+        args += ['--before', one, '--motion', 'linear']
+    elif case == 'quadratic-baseline':
+        args[7] = 'dis-blend'
+        args += ['--motion', 'quadratic']
+    elif case == 'after-baseline':
+        args[7] = 'average'
+        args += ['--after', two]
+    elif case == 'before-video':
+        args += ['--video', tmp_path / 'clip.mp4', '--before', one]
     assert run(*args) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ') and len(err.strip().splitlines()) == 1
     assert __import__('re').search(message, err), err
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
+
+
+def test_pair_with_neighbours_moves_along_the_quadratic_path(tmp_path):
+    """An accelerating pan, x(t) = 3 t^2 / 4 pixels rounded at t = -2, 0, 1, 2, 4 (3, 0, 1, 3, 12): the pair is
+    t = 0 and 2, the truth t = 1. With --before/--after the middle frame lands where the motion puts it, closer
+    than the straight-line guess (1.5 pixels)."""
+    wide = texture(96, 160, seed=4)
+    offsets = {'before': 3, 'one': 0, 'truth': 1, 'two': 3, 'after': 12}
+    paths = {}
+    for name, x in offsets.items():
+        paths[name] = tmp_path / f'{name}.png'
+        frames.write_image(paths[name], np.ascontiguousarray(wide[:, 16 + x:16 + x + 128]))
+    common = ['--one', paths['one'], '--two', paths['two'], '--model', 'classical']
+    assert run(*common, '--out', tmp_path / 'linear.png') == 0
+    assert run(*common, '--before', paths['before'], '--after', paths['after'], '--out', tmp_path / 'quad.png') == 0
+    truth = frames.read_image(paths['truth']).astype(float)[8:-8, 16:-16]
+    error = {name: np.abs(frames.read_image(tmp_path / f'{name}.png').astype(float)[8:-8, 16:-16] - truth).mean()
+             for name in ('linear', 'quad')}
+    assert error['quad'] < 0.6 * error['linear'], error
 
 
 def test_command_line_has_no_traceback_and_documents_options(tmp_path):
@@ -129,5 +166,6 @@ def test_command_line_has_no_traceback_and_documents_options(tmp_path):
     help_text = subprocess.run([sys.executable, str(REPO / 'run_a_pair.py'), '--help'], capture_output=True,
                                text=True).stdout
     for option in ('--one', '--two', '--out', '--time', '--model', '--device', '--fp16', '--video', '--factor',
-                   '--fps', '--input-fps', '--scene-threshold', '--codec', '--crf', '--pix-fmt', '--threads'):
+                   '--fps', '--input-fps', '--scene-threshold', '--codec', '--crf', '--pix-fmt', '--threads',
+                   '--motion', '--before', '--after'):
         assert option in help_text

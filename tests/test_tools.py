@@ -68,12 +68,17 @@ def test_measure_scene_cuts_finds_the_gap_between_motion_and_cuts(tmp_path, caps
         shot.mkdir(parents=True)
         for step in range(4):  # panning 2 px per frame
             frames.write_image(shot / f'{step:03d}.png', np.ascontiguousarray(image[:, 2 * step:2 * step + 64]))
-    result = measure_scene_cuts.measure(tmp_path / 'shots')
-    assert len(result['cuts']) == 6 and len(result['within']) == 9
+    results = measure_scene_cuts.measure(tmp_path / 'shots', steps=(1, 2))
+    assert set(results) == {'scene score', 'colour distance', 'motion residual'}
+    result = results['scene score']
+    assert len(result['cuts']) == 6 and len(result['within'][1]) == 9 and len(result['within'][2]) == 6
+    assert result['gap'][0] == max(max(v) for v in result['within'].values())
     assert result['gap'][0] < result['gap'][1] and result['middle'] is not None
-    assert measure_scene_cuts.main([str(tmp_path / 'shots')]) == 0
-    assert 'its middle' in capsys.readouterr().out
+    assert measure_scene_cuts.main([str(tmp_path / 'shots'), '--steps', '1', '3']) == 0
+    out = capsys.readouterr().out
+    assert 'its middle' in out and 'step 3: 3 pairs' in out and 'false cuts per step {1: 0, 3: 0}' in out
     assert measure_scene_cuts.main([str(tmp_path / 'shots' / 'shot0')]) == 2
+    assert measure_scene_cuts.main([str(tmp_path / 'shots'), '--steps', '0']) == 2
 
 
 def test_video_benchmark_runs_both_tools(tmp_path):

@@ -112,6 +112,20 @@ def test_target_fps_follows_the_input_timestamps_of_a_variable_rate_clip(tmp_pat
     assert [round(t * 1000) for t in info(doubled)['times']] == [0, 20, 40, 60, 80, 140, 200, 220, 240, 320, 400]
 
 
+def test_a_fast_pan_through_changing_colours_is_not_a_cut():
+    """The colours of a fast pan across a scene that turns from red to blue change as much as a cut's (above 0.19,
+    the colour-only threshold used before); the motion explains the frame, so the scene score stays low."""
+    ramp = np.clip(np.linspace(-0.5, 1.5, 640, dtype=np.float32), 0, 1)[None, :, None]
+    tint = np.concatenate([ramp, np.full_like(ramp, 0.2), 1 - ramp], 2)
+    scene = np.clip(texture(120, 640, seed=3).astype(np.float32) * (0.2 + 1.2 * tint), 0, 255).astype(np.uint8)
+    one, two = scene[:, 200:360], scene[:, 248:408]  # 48 pixels in one frame, 30% of the width
+    assert video.colour_distance(one, two) > 0.19
+    assert video.motion_residual(one, two) < 0.15
+    assert video.scene_score(one, two) < video.SCENE_THRESHOLD / 1.5
+    other = np.ascontiguousarray(255 - two[::-1])  # another shot: nothing moved explains it
+    assert video.motion_residual(one, other) > 0.5 and video.scene_score(one, other) > video.SCENE_THRESHOLD
+
+
 def test_scene_cut_is_never_blended(tmp_path):
     """Two unrelated shots: the frames between the last of one and the first of the other repeat the nearer side
     exactly; within a shot, interpolation still happens."""

@@ -1,14 +1,25 @@
-"""Seconds per output frame of ``run_a_pair.py --video`` against ffmpeg's minterpolate, on the same clips, one run.
+"""The video path as users meet it, against ffmpeg's minterpolate: speed, and quality on held-out footage.
 
-    python benchmark_video.py                          # DAVIS blackswan at 854x480 and 1920x1080, 2x the frame rate
+    python benchmark_video.py                          # speed: DAVIS blackswan at 854x480 and 1920x1080, 2x the rate
     python benchmark_video.py --frames 10 --sizes 854x480 --model classical
+    python benchmark_video.py --quality                # quality: the DAVIS test split at half its frame rate, rebuilt
 
+**Speed.**
 The clips are made from real footage (``../shared/data/davis/blackswan`` when present, else ``example_img`` pans):
 ``--frames`` frames encoded losslessly at each size, so decoding costs both tools the same. Each tool doubles the
 frame rate into an .mp4 (libx264, CRF 18); the time is the whole conversion (decoding, interpolation, encoding)
 divided by the output frames. minterpolate runs with its motion-compensated settings
 (``mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1``), the ones its users pick for quality, and with ``-threads``
 matching ours. ffmpeg is the binary that imageio-ffmpeg ships with moviepy.
+
+**Quality** (``--quality``): every other frame of each held-out DAVIS sequence (the test split of
+``make_triplets.py``: bmx-trees and libby, 24 fps) is dropped, the rest (12 fps) is written as a frame folder and
+doubled back to 24 fps through the real video path (``run_a_pair.py --video DIR/%05d.png --input-fps 12 --factor 2
+--out DIR/``: decoding, scene cuts, motion, encoding to frames), and every rebuilt frame that lies between two
+kept frames is scored against the dropped original (8-bit RGB PSNR and SSIM, ``metrics.py``). The same is done for
+``--motion quadratic`` and ``linear`` (classical interpolator), ``--model dis-blend``, and ffmpeg's minterpolate
+(motion-compensated settings as above; its output frame 2k + 1 is the one between kept frames k and k + 1), each
+with the seconds per output frame of its whole run.
 """
 
 from __future__ import annotations
@@ -20,9 +31,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
+import numpy as np
 
 from .. import errors, files, frames
 from ..errors import UsageError
@@ -78,7 +90,96 @@ def count_frames(path: Path) -> int:
         return sum(1 for _ in container.decode(video=0))
 
 
+QUALITY_RUNS = {  # name: run_a_pair.py options, or None for ffmpeg's minterpolate
+    'quadratic': ['--model', 'classical', '--motion', 'quadratic'],
+    'linear': ['--model', 'classical', '--motion', 'linear'],
+    'dis-blend': ['--model', 'dis-blend'],
+    'minterpolate': None,
+}
+TEST_SPLIT = ('bmx-trees', 'libby')
+
+
+def rebuild(name: str, options_: Optional[List[str]], folder: Path, out: Path, threads: int) -> Tuple[float, int]:
+    """Double the frame folder ``folder`` (12 fps) into ``out``; returns (seconds, output frames)."""
+    if options_ is None:
+        out.mkdir()
+        command = [ffmpeg_exe(), '-hide_banner', '-loglevel', 'error', '-y', '-threads', str(threads),
+                   '-framerate', '12', '-i', str(folder / '%05d.png'), '-vf', MINTERPOLATE.format(fps=24),
+                   '-start_number', '1', str(out / '%06d.png')]
+    else:
+        command = [sys.executable, '-m', 'softmax_splatting.cli.interpolate', '--video', str(folder / '%05d.png'),
+                   '--input-fps', '12', '--factor', '2', '--out', str(out) + '/', '--threads', str(threads)]
+        command += options_
+    seconds = timed(command)
+    return seconds, len(list(out.glob('*.png')))
+
+
+def run_quality(args: argparse.Namespace, threads: int) -> int:
+    from .. import metrics  # noqa: PLC0415 - scikit-image, only for this mode
+
+    root = args.data
+    sequences = args.sequences or list(TEST_SPLIT)
+    missing = [name for name in sequences if not (root / name).is_dir()]
+    if missing:
+        raise UsageError(f'--data {root}: no sequence folder {", ".join(missing)} (the DAVIS frames are in '
+                         f'../shared/data/davis)')
+    runs = {name: QUALITY_RUNS[name] for name in args.runs}
+    rows: List[Dict[str, object]] = []
+    print(f'every other frame dropped (24 -> 12 fps) and rebuilt, {threads} threads; PSNR / SSIM of the rebuilt '
+          f'frames, seconds per output frame')
+    print(tables.header(['sequence', 'frames scored'] + list(runs), [False, True] + [True] * len(runs)))
+    totals = {name: {'psnr': [], 'ssim': [], 'seconds': 0.0, 'frames': 0} for name in runs}
+    with tempfile.TemporaryDirectory() as work:
+        for sequence in sequences:
+            paths = sorted(p for p in (root / sequence).iterdir() if p.suffix.lower() in ('.jpg', '.png'))
+            if args.frames:
+                paths = paths[:args.frames]
+            if len(paths) < 3:
+                raise UsageError(f'{root / sequence}: needs at least 3 frames')
+            kept = Path(work) / sequence
+            kept.mkdir()
+            originals = [frames.read_image(p) for p in paths]
+            for k, image in enumerate(originals[::2]):
+                frames.write_image(kept / f'{k:05d}.png', image)
+            truth = {k: originals[k] for k in range(1, len(originals) - 1, 2)}  # between two kept frames
+            cells = [sequence, str(len(truth))]
+            for name, options_ in runs.items():
+                out = Path(work) / f'{sequence}-{name}'
+                seconds, count = rebuild(name, options_, kept, out, threads)
+                rebuilt = sorted(out.glob('*.png'))
+                scores = [(metrics.psnr(frames.read_image(rebuilt[k]), image),
+                           metrics.ssim(frames.read_image(rebuilt[k]), image))
+                          for k, image in truth.items() if k < len(rebuilt)]
+                if len(scores) < len(truth):
+                    raise UsageError(f'{name} wrote {count} frames for {sequence}; {max(truth) + 1} are needed')
+                psnr, ssim = (float(np.mean(values)) for values in zip(*scores))
+                totals[name]['psnr'] += [s[0] for s in scores]
+                totals[name]['ssim'] += [s[1] for s in scores]
+                totals[name]['seconds'] += seconds
+                totals[name]['frames'] += count
+                rows.append({'sequence': sequence, 'run': name, 'psnr': psnr, 'ssim': ssim, 'frames': count,
+                             's_per_frame': seconds / count})
+                cells.append(f'{psnr:.2f} / {ssim:.3f} ({seconds / count:.2f} s)')
+            print(tables.row(cells), flush=True)
+    cells = ['all', str(len(totals[next(iter(runs))]['psnr']))]
+    for name, total in totals.items():
+        cells.append(f'{np.mean(total["psnr"]):.2f} / {np.mean(total["ssim"]):.3f} '
+                     f'({total["seconds"] / total["frames"]:.2f} s)')
+        rows.append({'sequence': 'all', 'run': name, 'psnr': float(np.mean(total['psnr'])),
+                     'ssim': float(np.mean(total['ssim'])), 'frames': total['frames'],
+                     's_per_frame': total['seconds'] / total['frames']})
+    print(tables.row(cells))
+    if args.json:
+        files.write_json(args.json, {'threads': threads, 'mode': 'quality', 'rows': rows})
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.quality:
+        if args.frames is not None and args.frames < 3:
+            raise UsageError('--frames must be at least 3')
+        return run_quality(args, configure_threads(args.threads))
+    args.frames = 24 if args.frames is None else args.frames
     if args.frames < 2 or args.repeats < 1:
         raise UsageError('--frames must be at least 2 and --repeats at least 1')
     threads = configure_threads(args.threads)  # and the same count for both tools
@@ -121,7 +222,17 @@ def build_parser() -> options.Parser:
     parser.add_argument('--sizes', nargs='+', type=options.size, default=[(854, 480), (1920, 1080)],
                         metavar='WxH',
                         help='clip sizes (default: 854x480 1920x1080)')
-    parser.add_argument('--frames', type=int, default=24, help='input frames per clip (default: 24)')
+    parser.add_argument('--frames', type=int, help='input frames per clip (default: 24); with --quality, the first '
+                                                   'frames of each sequence (default: all)')
+    quality = parser.add_argument_group('quality (--quality)')
+    quality.add_argument('--quality', action='store_true',
+                         help='rebuild dropped frames of held-out DAVIS sequences and score them (see above)')
+    quality.add_argument('--data', type=Path, default=SHARED_DATA / 'davis',
+                         help='folder of DAVIS sequences (default: ../shared/data/davis)')
+    quality.add_argument('--sequences', nargs='+', metavar='NAME',
+                         help=f'sequences to rebuild (default: the test split, {" ".join(TEST_SPLIT)})')
+    quality.add_argument('--runs', nargs='+', choices=list(QUALITY_RUNS), default=list(QUALITY_RUNS),
+                         help='what to compare (default: all)')
     parser.add_argument('--model', help='passed to run_a_pair.py --model (default: its default)')
     options.add_repeats(parser, 3, 'tool and size (default: 3)')
     options.add_threads(parser)

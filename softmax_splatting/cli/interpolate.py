@@ -2,16 +2,18 @@
 
     python run_a_pair.py                                    # example_img/one.png, two.png -> out.png at t = 0.5
     python run_a_pair.py --one a.png --two b.png --out mid.png --time 0.25 0.5 0.75
+    python run_a_pair.py --one b.png --two c.png --before a.png --after d.png  # quadratic paths through a and d
     python run_a_pair.py --video clip.mp4 --out slow.mp4 --factor 4
     python run_a_pair.py --video clip.mp4 --out smooth.mkv --fps 60
     python run_a_pair.py --video frames/%05d.png --input-fps 24 --out frames_x2/
 
 The model is the classical interpolator (``--model classical``; see classical.py) or any MainNet checkpoint given
 with ``--model PATH``. Videos (a file, a folder of frames or a printf pattern) are decoded and encoded through PyAV
-(see video.py): two decoded frames are held at a time, output times follow the input's timestamps, no frame is
-blended across a scene cut, audio is copied, rotation and sample aspect ratio are kept. Every output is written under
-a temporary name and moved into place when complete, so a failure or Ctrl-C never leaves a partial file. Bad input
-gets one line on stderr and exit status 2.
+(see video.py and conversion.py): each frame moves along a quadratic path through its neighbours (``--motion``;
+every flow is computed once), output times follow the input's timestamps, no frame is blended across a scene cut,
+audio is copied, rotation and sample aspect ratio are kept, and decoding, flow, synthesis and encoding overlap.
+Every output is written under a temporary name and moved into place when complete, so a failure or Ctrl-C never
+leaves a partial file. Bad input gets one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from .. import errors, frames, video
+from .. import conversion, errors, frames, video
 from ..errors import UsageError
 from ..files import EXAMPLE_IMAGES
 from ..interpolator import load_interpolator
+from ..motion import MOTIONS
 from ..resources import configure_threads, return_freed_memory, select_device
 from ..video import SCENE_THRESHOLD
 from . import options
@@ -44,6 +47,14 @@ def build_parser() -> options.Parser:
     parser.add_argument('--time', type=float, nargs='+', metavar='T',
                         help='time(s) in [0, 1] between the frames (default: 0.5); with several, the outputs are '
                              'named <out>-t<T><suffix>')
+    parser.add_argument('--before', metavar='IMAGE', help='the frame before --one: with it, frame one moves along a '
+                                                          'quadratic path instead of a straight line')
+    parser.add_argument('--after', metavar='IMAGE', help='the frame after --two (the same for frame two)')
+    parser.add_argument('--motion', choices=MOTIONS,
+                        help='quadratic: each frame moves along a path through its neighbours (the frames before '
+                             'and after; at clip ends and scene cuts, and without --before/--after, linear); '
+                             'linear: straight lines between the two frames (default: quadratic, except for the '
+                             'comparison models dis-blend and average, which are linear)')
     options.add_model(parser)
     options.add_device(parser)
     parser.add_argument('--fp16', action='store_true', help='half precision on CUDA (MainNet only)')
@@ -57,9 +68,10 @@ def build_parser() -> options.Parser:
                                                  'input\'s timestamps; the duration stays the same)')
     video.add_argument('--input-fps', metavar='R', help='frame rate of a folder or pattern of frames (default: 25)')
     video.add_argument('--scene-threshold', type=float, default=SCENE_THRESHOLD, metavar='X',
-                       help=f'scene-cut threshold on the colour-histogram distance of consecutive frames, in [0, 1]; '
-                            f'frames across a cut repeat the nearer side instead of blending (0: no detection; '
-                            f'default: {SCENE_THRESHOLD})')
+                       help=f'scene-cut threshold, in [0, 1], on the mean of the colour-histogram distance of '
+                            f'consecutive frames and the share of the frame their motion does not explain; frames '
+                            f'across a cut repeat the nearer side instead of blending (0: no detection; default: '
+                            f'{SCENE_THRESHOLD})')
     video.add_argument('--codec', help='video encoder (default: libx264; libvpx-vp9 for .webm)')
     video.add_argument('--crf', type=int, help='constant rate factor of the encoder (default: 18)')
     video.add_argument('--pix-fmt', default='yuv420p', help='output pixel format (default: yuv420p, which players '
@@ -79,11 +91,21 @@ def run_pair(args: argparse.Namespace, model, device: torch.device) -> None:
     if one.shape != two.shape:
         raise UsageError(f'the frames differ in size: {args.one} is {one.shape[1]}x{one.shape[0]}, '
                          f'{args.two} is {two.shape[1]}x{two.shape[0]}')
+    neighbours = {}
+    for name in ('before', 'after'):
+        path = getattr(args, name)
+        if path is not None:
+            image = frames.read_image(path)
+            if image.shape != one.shape:
+                raise UsageError(f'--{name} {path} is {image.shape[1]}x{image.shape[0]}; the pair is '
+                                 f'{one.shape[1]}x{one.shape[0]}')
+            neighbours[name] = frames.to_tensor(image, device)
     out = Path(args.out or 'out.png')
     if out.suffix.lower() not in ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp'):
         raise UsageError(f'--out {out}: use an image suffix such as .png')
     return_freed_memory(one.shape[0] * one.shape[1])
-    results = model.interpolate(frames.to_tensor(one, device), frames.to_tensor(two, device), args.time)
+    results = model.interpolate(frames.to_tensor(one, device), frames.to_tensor(two, device), args.time,
+                                **neighbours)
     for path, result in zip(output_names(out, args.time), results):
         frames.write_image(path, result)
         print(f'wrote {path}')
@@ -102,8 +124,9 @@ def run_video(args: argparse.Namespace, model, device: torch.device) -> None:
                            f'{source.path.stem}-x{args.factor or 2}.mp4')
         sink = video.open_sink(out, source, timeline, video.EncodeOptions(args.codec, args.crf, args.pix_fmt))
         try:
-            frames_in, frames_out, cuts = convert(source, sink, timeline, model, device, args.scene_threshold,
-                                                  tqdm(total=source.expected, unit='frame', desc=source.path.name))
+            frames_in, frames_out, cuts = conversion.convert(
+                source, sink, timeline, model, device, args.scene_threshold, args.motion or 'quadratic',
+                tqdm(total=source.expected, unit='frame', desc=source.path.name))
             sink.finish()
         except BaseException:
             sink.abort()
@@ -114,49 +137,6 @@ def run_video(args: argparse.Namespace, model, device: torch.device) -> None:
         print(notice, file=sys.stderr)
     print(f'wrote {out}: {frames_in} frames in, {frames_out} out at {float(timeline.rate):.6g} fps'
           f'{f", {cuts} scene cut(s) not blended across" if cuts else ""}')
-
-
-def convert(source: video.Source, sink, timeline: video.Timeline, model, device: torch.device, threshold: float,
-            progress) -> tuple:
-    """Stream ``source`` through the interpolator into ``sink``; returns (frames in, frames out, scene cuts).
-
-    Raises UsageError, before anything is finished, for a video of fewer than two frames or one that decodes to
-    fewer frames than its container declares.
-    """
-    previous, written, cuts = None, 0, 0
-    with progress:
-        for frame in source.frames():
-            progress.update(1)
-            if previous is not None:
-                plan = timeline.between(previous, frame)
-                cut = threshold > 0 and video.scene_score(previous.image, frame.image) > threshold
-                cuts += cut
-                times = sorted({t for _, t in plan if t > 0})
-                middle = {}
-                if times and not cut:
-                    results = model.interpolate(frames.to_tensor(previous.image, device),
-                                                frames.to_tensor(frame.image, device), times)
-                    middle = {t: frames.to_uint8(result) for t, result in zip(times, results)}
-                for pts, t in plan:
-                    if t == 0:
-                        image = previous.image
-                    elif cut:  # never blend two shots: the nearer side repeats
-                        image = previous.image if t < 0.5 else frame.image
-                    else:
-                        image = middle[t]
-                    sink.write(image, pts)
-                    written += 1
-            previous = frame
-    decoded = source.decoded
-    if previous is None:
-        raise UsageError(f'{source.path}: no frame could be decoded')
-    if decoded < 2:
-        raise UsageError(f'{source.path}: has only one frame; there is nothing to interpolate between')
-    source.check_complete()
-    pts_list, last_duration = timeline.tail(previous, source.end)
-    for k, pts in enumerate(pts_list):
-        sink.write(previous.image, pts, last_duration if k == len(pts_list) - 1 else 1)
-    return decoded, written + len(pts_list), cuts
 
 
 def run(args: argparse.Namespace) -> int:
@@ -172,6 +152,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f'--{video_only[0].replace("_", "-")} applies to --video')
     if args.time is not None and args.video:
         raise UsageError('--time applies to a pair; with --video, --factor or --fps choose the output frames')
+    for name in ('before', 'after'):
+        if getattr(args, name) is not None and args.video:
+            raise UsageError(f'--{name} applies to a pair; a video gives each frame its neighbours')
+        if getattr(args, name) is not None and args.motion == 'linear':
+            raise UsageError(f'--{name} gives quadratic motion; --motion linear would not use it')
     args.time = args.time if args.time is not None else [0.5]
     for t in args.time:
         if not 0.0 <= t <= 1.0:
@@ -185,6 +170,12 @@ def run(args: argparse.Namespace) -> int:
                                  f'each time once')
     device = select_device(args.device)
     model = load_interpolator(args.model, device, fp16=args.fp16)
+    if not conversion.supports_motion(model):
+        if args.motion == 'quadratic':
+            raise UsageError(f'--motion quadratic needs an interpolator that computes flow (classical or a MainNet '
+                             f'checkpoint); --model {args.model} moves linearly')
+        if args.before or args.after:
+            raise UsageError(f'--before/--after give quadratic motion, which --model {args.model} does not have')
     if args.video:
         run_video(args, model, device)
     else:

@@ -1,0 +1,294 @@
+"""Frame-rate conversion of a decoded stream: each flow computed once, quadratic motion, scene cuts, stages overlapped.
+
+``run_a_pair.py --video`` interpolates between every two consecutive input frames i and i + 1. A video offers more
+than that pair, and this module uses it without computing any flow twice:
+
+* Motion (``motion.py``): frame i's quadratic path needs its flow to frame i - 1, which is the backward flow of the
+  previous pair, and frame i + 1's needs its flow to frame i + 2, the forward flow of the next pair. So every pair's
+  two flows are computed once, when the pair is analysed, and the pair is synthesized one pair later, when its
+  successor's flows exist. At the clip's ends and next to a scene cut that side's motion is linear.
+* Scene cuts (``video.scene_score``): decided per pair in the same analysis; a pair across a cut is not
+  interpolated (the nearer side repeats) and is no neighbour to the pairs around it.
+* Stages: decoding (and conversion to tensors) runs in one thread, analysis (scene score and DIS flows, which
+  release the GIL) in another, up to two pairs ahead, synthesis in the calling thread, and conversion to 8-bit and
+  encoding in a fourth. Every hand-over is a bounded queue, so at most a few frames and three pairs' flows are held
+  whatever the length of the video.
+
+An interval's output frames are synthesized a few times at a time (``TIMES_PER_CALL``), so a large ``--factor``
+streams instead of holding all of an interval's frames at once.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+
+import torch
+
+from . import frames, video
+from .errors import UsageError
+
+__all__ = ['convert', 'supports_motion', 'TIMES_PER_CALL']
+
+TIMES_PER_CALL = 4  # output frames of one interval synthesized per call (bounds memory at a large --factor)
+_POLL = 0.1  # seconds between checks of a stop flag while waiting on a queue
+
+
+def supports_motion(model) -> bool:
+    """Whether ``model`` computes its own flows and takes precomputed ones (quadratic motion, no flow twice)."""
+    return hasattr(model, 'estimate_flows')
+
+
+@dataclass
+class _Input:
+    frame: video.Frame
+    tensor: torch.Tensor  # [1, 3, H, W] float32 on the model's device
+
+
+@dataclass
+class _Analysis:
+    cut: bool
+    flows: Optional[Tuple[torch.Tensor, torch.Tensor]]  # (F first->second, F second->first), None when not needed
+
+
+@dataclass
+class _Pair:
+    first: _Input
+    second: _Input
+    plan: List[Tuple[int, float]]  # (output pts, t) of the interval, from the timeline
+    analysis: Future
+
+
+class _Stop(Exception):
+    """Raised inside a helper thread when the conversion is being abandoned."""
+
+
+def _put(target: queue.Queue, item, stop: threading.Event) -> None:
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            target.put(item, timeout=_POLL)
+            return
+        except queue.Full:
+            continue
+
+
+class _Prefetch:
+    """Iterates ``produce()`` in a thread, ``depth`` items ahead; its exceptions are raised in the consumer."""
+
+    _END = object()
+
+    def __init__(self, produce: Callable[[], Iterable], depth: int):
+        self.items: queue.Queue = queue.Queue(depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(produce,), name='decode', daemon=True)
+        self.thread.start()
+
+    def _run(self, produce) -> None:
+        try:
+            for item in produce():
+                _put(self.items, (item, None), self.stop)
+            _put(self.items, (self._END, None), self.stop)
+        except _Stop:
+            return
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
+            try:
+                _put(self.items, (self._END, error), self.stop)
+            except _Stop:
+                return
+
+    def __iter__(self) -> Iterator:
+        while True:
+            item, error = self.items.get()
+            if error is not None:
+                raise error
+            if item is self._END:
+                return
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+class _Writer:
+    """Converts frames to 8-bit and hands them to ``sink.write`` in a thread, in order; errors come back on the next
+    call. ``close`` waits for everything to be written; ``cancel`` drops what is queued."""
+
+    _END = object()
+
+    def __init__(self, sink, depth: int = 4):
+        self.sink = sink
+        self.items: queue.Queue = queue.Queue(depth)
+        self.stop = threading.Event()
+        self.error: Optional[BaseException] = None
+        self.count = 0
+        self.thread = threading.Thread(target=self._run, name='encode', daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self.items.get()
+                if item is self._END or self.stop.is_set():
+                    return
+                image, pts, duration = item
+                if isinstance(image, torch.Tensor):
+                    image = frames.to_uint8(image)
+                self.sink.write(image, pts, duration)
+        except BaseException as error:  # noqa: BLE001 - raised in the converting thread
+            self.error = error
+            self.stop.set()
+
+    def write(self, image, pts: int, duration: int = 1) -> None:
+        self._raise()
+        try:
+            _put(self.items, (image, pts, duration), self.stop)
+        except _Stop:
+            self._raise()
+            raise
+        self.count += 1
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        while self.thread.is_alive():
+            try:
+                self.items.put(self._END, timeout=_POLL)
+                break
+            except queue.Full:
+                continue
+        self.thread.join()
+        self._raise()
+
+    def cancel(self) -> None:
+        self.stop.set()
+        while True:  # unblock the thread if it waits for an item
+            try:
+                self.items.get_nowait()
+            except queue.Empty:
+                break
+        try:
+            self.items.put_nowait(self._END)
+        except queue.Full:
+            pass
+        self.thread.join()
+
+
+def convert(source: video.Source, sink, timeline: video.Timeline, model, device: torch.device, threshold: float,
+            motion: str, progress) -> Tuple[int, int, int]:
+    """Stream ``source`` through ``model`` into ``sink``; returns (frames in, frames out, scene cuts).
+
+    ``motion``: 'quadratic' (each frame along its path through its neighbours, where they are in the same shot) or
+    'linear'. ``threshold``: the scene-cut threshold on ``video.scene_score`` (0: no detection). Raises UsageError,
+    before anything is finished, for a video of fewer than two frames or one that decodes to fewer frames than its
+    container declares.
+    """
+    flows_here = supports_motion(model)
+    quadratic = motion == 'quadratic' and flows_here
+
+    def decoded() -> Iterator[_Input]:
+        for frame in source.frames():
+            yield _Input(frame, frames.to_tensor(frame.image, device))
+
+    def analyse(first: _Input, second: _Input, interpolate: bool) -> _Analysis:
+        cut = threshold > 0 and video.scene_score(first.frame.image, second.frame.image) > threshold
+        flows = None
+        if flows_here and not cut and (interpolate or quadratic):
+            with torch.no_grad():
+                flows = model.estimate_flows(first.tensor, second.tensor)
+        return _Analysis(cut, flows)
+
+    reader = _Prefetch(decoded, depth=2)
+    writer = _Writer(sink)
+    pool = ThreadPoolExecutor(1, thread_name_prefix='analyse')
+    pending: List[_Pair] = []
+    state = {'done': None, 'cuts': 0}
+    finished = False
+    try:
+        previous = None
+        with progress:
+            for current in reader:
+                progress.update(1)
+                if previous is not None:
+                    plan = timeline.between(previous.frame, current.frame)
+                    interpolate = any(t > 0 for _, t in plan)
+                    pending.append(_Pair(previous, current, plan, pool.submit(analyse, previous, current,
+                                                                              interpolate)))
+                    while len(pending) >= 3:  # the oldest pair's successor has been analysed (or nearly)
+                        _emit(pending, state, model, quadratic, writer)
+                previous = current
+            while pending:
+                _emit(pending, state, model, quadratic, writer)
+        decoded_count = source.decoded
+        if previous is None:
+            raise UsageError(f'{source.path}: no frame could be decoded')
+        if decoded_count < 2:
+            raise UsageError(f'{source.path}: has only one frame; there is nothing to interpolate between')
+        source.check_complete()
+        pts_list, last_duration = timeline.tail(previous.frame, source.end)
+        for k, pts in enumerate(pts_list):
+            writer.write(previous.frame.image, pts, last_duration if k == len(pts_list) - 1 else 1)
+        writer.close()
+        finished = True
+        return decoded_count, writer.count, state['cuts']
+    finally:
+        if not finished:
+            writer.cancel()
+        reader.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _emit(pending: List[_Pair], state: dict, model, quadratic: bool, writer: _Writer) -> None:
+    """Synthesize and write the oldest pending pair, with its neighbours' flows where they are in its shot."""
+    pair = pending.pop(0)
+    analysis: _Analysis = pair.analysis.result()
+    before: Optional[Tuple[_Pair, _Analysis]] = state['done']
+    state['done'] = (pair, analysis)
+    state['cuts'] += analysis.cut
+    times = sorted({t for _, t in pair.plan if t > 0})
+    results = {}
+    if times and not analysis.cut:
+        kwargs = {}
+        if analysis.flows is not None:
+            kwargs['flows'] = analysis.flows
+        if quadratic:
+            flow_0p = flow_1n = image_0p = image_1n = None
+            if before is not None and not before[1].cut and before[1].flows is not None:
+                flow_0p, image_0p = before[1].flows[1], before[0].first.tensor
+            if pending:
+                after = pending[0].analysis.result()
+                if not after.cut and after.flows is not None:
+                    flow_1n, image_1n = after.flows[0], pending[0].second.tensor
+            kwargs.update(before=image_0p, after=image_1n, outer=(flow_0p, flow_1n))
+        with torch.no_grad():
+            for start in range(0, len(times), TIMES_PER_CALL):
+                chunk = times[start:start + TIMES_PER_CALL]
+                results.update(zip(chunk, model.interpolate(pair.first.tensor, pair.second.tensor, chunk,
+                                                            **kwargs)))
+                _write_ready(pair, results, writer, analysis.cut)
+    _write_ready(pair, results, writer, analysis.cut, last=True)
+
+
+def _write_ready(pair: _Pair, results: dict, writer: _Writer, cut: bool, last: bool = False) -> None:
+    """Write the interval's frames, in order, as far as they are ready (all of them with ``last``)."""
+    while pair.plan:
+        pts, t = pair.plan[0]
+        if t == 0:
+            image = pair.first.frame.image
+        elif cut:  # never blend two shots: the nearer side repeats
+            image = pair.first.frame.image if t < 0.5 else pair.second.frame.image
+        elif t in results:
+            image = results.pop(t)  # an interval's times are distinct
+        elif last:
+            raise RuntimeError(f'no frame was synthesized for t = {t}')
+        else:
+            return
+        writer.write(image, pts)
+        pair.plan.pop(0)

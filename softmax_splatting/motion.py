@@ -1,0 +1,142 @@
+"""Where each input frame's pixels are at time t: linear motion from the pair, or quadratic motion from four frames.
+
+Softmax splatting (Niklaus & Liu, CVPR 2020, Sec. 3) moves frame 0's pixels by ``t F0->1`` and frame 1's by
+``(1 - t) F1->0``: constant velocity. A video has more than the two frames around a gap, and Xu et al., "Quadratic
+Video Interpolation" (NeurIPS 2019, Sec. 3.1), fit constant acceleration through three frames instead. With the
+flows from frame 0 to its neighbours, F0->1 and F0->-1, the displacement to time t is
+
+    F0->t = (F0->1 - F0->-1) / 2 * t + (F0->1 + F0->-1) / 2 * t^2
+
+and symmetrically for frame 1 with F1->0, F1->2 and s = 1 - t. QVI then reverses these flows to warp backward;
+forward splatting uses them as they are, which is what makes the quadratic model cheap here.
+
+A neighbour's flow can fail (occlusion, a cut, motion blur), and a failed flow turns into an acceleration nothing
+real has. :func:`quadratic` therefore keeps the acceleration only where it is plausible (``QuadraticGuard``) and
+falls back to the linear displacement elsewhere; the rule and its limits were chosen on the DAVIS training sequences
+(``tools/tune_motion.py``). Without a neighbour (clip ends, scene cuts, pair mode without ``--before/--after``)
+:func:`linear` gives exactly the constant-velocity displacement ``t * flow``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+
+from .pwc import backwarp
+
+__all__ = ['Motion', 'QuadraticGuard', 'DEFAULT_GUARD', 'MOTIONS', 'linear', 'quadratic', 'pair_motions']
+
+MOTIONS = ('linear', 'quadratic')
+
+
+@dataclass(frozen=True)
+class QuadraticGuard:
+    """Where the acceleration of :func:`quadratic` is kept (per pixel); elsewhere the motion is linear.
+
+    ``max_ratio``: the acceleration ``(F0->1 + F0->-1) / 2`` may be at most this times the mean length of the two
+    flows, plus ``max_pixels``. The ratio is 0 for constant velocity and reaches 1 only when both flows point the
+    same way (1 accepts everything); a failed flow, pointing anywhere, gives ratios near 1, and a speed change by a
+    factor k along a line gives (k - 1) / (k + 1). ``max_error``: the neighbour frame, warped back along its flow,
+    must match the frame within this mean absolute RGB difference (in [0, 1]): a flow that does not explain the
+    neighbour is not trusted.
+    """
+
+    max_ratio: float = 1.0
+    max_pixels: float = 2.0
+    max_error: float = 0.1
+
+    def __post_init__(self):
+        for name in ('max_ratio', 'max_pixels', 'max_error'):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f'{name} must be non-negative, got {getattr(self, name)}')
+
+
+DEFAULT_GUARD = QuadraticGuard()
+
+
+@dataclass
+class Motion:
+    """The displacement of one frame's pixels after time ``s`` (its own time: 0 at the frame, 1 at the other
+    frame of the pair): ``velocity * s + acceleration * s^2``, each ``[N, 2, H, W]`` in pixels (x, y).
+    ``acceleration`` None is linear motion, and then ``at(s)`` is exactly ``velocity * s``."""
+
+    velocity: torch.Tensor
+    acceleration: Optional[torch.Tensor] = None
+
+    def at(self, s: Union[float, torch.Tensor]) -> torch.Tensor:
+        """Displacement ``[N, 2, H, W]`` after time ``s`` (a float, or a tensor broadcastable to [N, 1, 1, 1])."""
+        shift = self.velocity * s
+        if self.acceleration is not None:
+            shift = shift + self.acceleration * (s * s)
+        return shift
+
+    def resized(self, size: Tuple[int, int]) -> 'Motion':
+        """The same motion on a grid of ``size`` (H, W), in that grid's pixels (for coarser feature levels)."""
+        return Motion(_resize_flow(self.velocity, size),
+                      None if self.acceleration is None else _resize_flow(self.acceleration, size))
+
+    def to(self, dtype: torch.dtype) -> 'Motion':
+        return Motion(self.velocity.to(dtype), None if self.acceleration is None else self.acceleration.to(dtype))
+
+    @property
+    def is_quadratic(self) -> bool:
+        return self.acceleration is not None
+
+
+def linear(flow: torch.Tensor) -> Motion:
+    """Constant velocity along ``flow`` ``[N, 2, H, W]`` (this frame to the other frame of the pair)."""
+    return Motion(flow)
+
+
+def quadratic(flow_next: torch.Tensor, flow_prev: Optional[torch.Tensor], image: Optional[torch.Tensor] = None,
+              neighbour: Optional[torch.Tensor] = None, guard: QuadraticGuard = DEFAULT_GUARD) -> Motion:
+    """Constant acceleration through three frames, where plausible; linear where not, or without a neighbour.
+
+    Args:
+        flow_next: ``[N, 2, H, W]`` flow from this frame to the other frame of the pair (time +1).
+        flow_prev: flow from this frame to its neighbour on the far side (time -1), or None (linear motion).
+        image, neighbour: ``[N, 3, H, W]`` this frame and that neighbour, RGB in [0, 1], for the guard's
+            brightness test; without them only the length test applies.
+        guard: the plausibility rule, see :class:`QuadraticGuard`.
+    """
+    if flow_prev is None:
+        return linear(flow_next)
+    velocity = (flow_next - flow_prev) * 0.5
+    acceleration = (flow_next + flow_prev) * 0.5
+    length = acceleration.norm(dim=1, keepdim=True)
+    motion = 0.5 * (flow_next.norm(dim=1, keepdim=True) + flow_prev.norm(dim=1, keepdim=True))
+    keep = length <= guard.max_ratio * motion + guard.max_pixels
+    if image is not None and neighbour is not None:
+        error = (image - backwarp(neighbour.to(image.dtype), flow_prev.to(image.dtype), padding='border'))
+        keep &= error.abs().mean(1, keepdim=True) <= guard.max_error
+    keep = keep.to(flow_next.dtype)
+    # where the acceleration is dropped, velocity and acceleration become the linear motion (flow_next, 0)
+    return Motion(velocity * keep + flow_next * (1 - keep), acceleration * keep)
+
+
+def pair_motions(kind: str, flow_01: torch.Tensor, flow_10: torch.Tensor,
+                 flow_0p: Optional[torch.Tensor] = None, flow_1n: Optional[torch.Tensor] = None,
+                 frames: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                 neighbours: Tuple[Optional[torch.Tensor], Optional[torch.Tensor]] = (None, None),
+                 guard: QuadraticGuard = DEFAULT_GUARD) -> Tuple[Motion, Motion]:
+    """The motions of both frames of a pair: ``kind`` 'linear' or 'quadratic'.
+
+    ``flow_0p``: frame one to the frame before it; ``flow_1n``: frame two to the frame after it (either None at a
+    clip end or a scene cut: that side is linear). ``frames`` (one, two) and ``neighbours`` (before, after) feed the
+    guard's brightness test.
+    """
+    if kind not in MOTIONS:
+        raise ValueError(f"motion must be one of {', '.join(MOTIONS)}, got {kind!r}")
+    if kind == 'linear':
+        return linear(flow_01), linear(flow_10)
+    one, two = frames if frames is not None else (None, None)
+    before, after = neighbours
+    return (quadratic(flow_01, flow_0p, one, before, guard), quadratic(flow_10, flow_1n, two, after, guard))
+
+
+def _resize_flow(flow: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    scaled = F.interpolate(flow, size=size, mode='bilinear', align_corners=False)
+    return torch.stack([scaled[:, 0] * (size[1] / flow.shape[-1]), scaled[:, 1] * (size[0] / flow.shape[-2])], 1)
