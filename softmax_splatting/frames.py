@@ -53,6 +53,14 @@ def write_image(path: PathLike, image: Union[np.ndarray, torch.Tensor]) -> None:
     if isinstance(image, torch.Tensor):
         image = to_uint8(image)
     path = Path(path)
-    with atomic_path(path) as temporary:
-        if not cv2.imwrite(str(temporary), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            raise UsageError(f'{path}: cannot write an image with suffix {path.suffix!r}')
+    try:
+        ok, data = cv2.imencode(path.suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise UsageError(f'{path}: cannot write an image with suffix {path.suffix!r}')
+    try:
+        with atomic_path(path) as temporary:  # encoded first, so that a full disk is told apart from a bad suffix
+            temporary.write_bytes(data.tobytes())
+    except OSError as error:
+        raise UsageError(f'{path}: cannot write ({error.strerror or error})') from None

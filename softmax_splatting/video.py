@@ -29,8 +29,10 @@ Pieces, in the order a conversion uses them:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -46,7 +48,8 @@ from .files import natural_key
 from .frames import read_image
 
 __all__ = ['Frame', 'Source', 'open_source', 'scene_score', 'colour_distance', 'motion_residual', 'Timeline',
-           'VideoSink', 'FolderSink', 'open_sink', 'parse_rate', 'SCENE_THRESHOLD', 'CONTAINERS']
+           'VideoSink', 'FolderSink', 'open_sink', 'check_output', 'check_writable', 'check_size', 'parse_rate',
+           'SCENE_THRESHOLD', 'CONTAINERS']
 
 SCENE_THRESHOLD = 0.36  # the middle of the measured gap (see the module docstring)
 RESIDUAL_WIDTH = 128  # motion_residual's thumbnails: enough for DIS at this scale, about 2 ms per pair
@@ -63,7 +66,11 @@ CONTAINERS = {
     '.mkv': ('matroska', 'libx264', None, 'aac'),  # None: Matroska takes any audio codec
     '.webm': ('webm', 'libvpx-vp9', {'opus', 'vorbis'}, 'libopus'),
 }
-CRF_CODECS = {'libx264', 'libx265', 'libvpx-vp9', 'libsvtav1'}
+CRF_RANGES = {'libx264': 51, 'libx265': 51, 'libvpx-vp9': 63, 'libsvtav1': 63}  # --crf from 0 to this
+CRF_CODECS = set(CRF_RANGES)
+MAX_PIXELS = 7680 * 4320  # 8K UHD; the classical interpolator needs about 1.4 GB at 4K and grows with the area
+MAX_FRAMES_PER_INTERVAL = 256  # --factor, or --fps over the input's rate: beyond this no user means it
+MAX_FPS = Fraction(1000)
 
 
 def parse_rate(text: str, option: str = '--fps') -> Fraction:
@@ -200,6 +207,11 @@ class VideoFileSource(Source):
                 1 if context.height >= 720 else 5)
             source.color_range = 2 if first.color_range == 2 else 1
             source._first = first
+        try:
+            check_size(source.width, source.height, path)
+        except UsageError:
+            container.close()
+            raise
         return source
 
     def frames(self) -> Iterator[Frame]:
@@ -282,12 +294,17 @@ class ImageSequence(Source):
         files = []
         while (pattern.parent / (pattern.name % (start + len(files)))).is_file():
             files.append(pattern.parent / (pattern.name % (start + len(files))))
+        later = _later_numbers(pattern, start + len(files))
+        if later:
+            raise UsageError(f'{pattern}: frame {start + len(files)} is missing but {len(later)} later frame(s) '
+                             f'exist (from {min(later)}); fill the gap or renumber, so that no frames are dropped')
         return cls._make(pattern, files, input_fps)
 
     @classmethod
     def _make(cls, path: Path, files: List[Path], input_fps: Optional[Fraction]) -> 'ImageSequence':
         rate = input_fps or DEFAULT_SEQUENCE_FPS
         height, width = read_image(files[0]).shape[:2]
+        check_size(width, height, files[0])
         source = cls(path=path, width=width, height=height, rate=rate, time_base=1 / rate, expected=len(files),
                      colorspace=1 if height >= 720 else 5)  # how an encoder will tag RGB frames of that size
         source.files = files
@@ -308,6 +325,25 @@ class ImageSequence(Source):
 # ---------------------------------------------------------------------------------------------------------------
 # Scene cuts and timing
 # ---------------------------------------------------------------------------------------------------------------
+
+def _later_numbers(pattern: Path, first: int) -> List[int]:
+    """Numbers of files matching the printf ``pattern`` that are at least ``first`` (after a gap)."""
+    match = re.fullmatch(r'(.*?)%(0?)(\d*)d(.*)', pattern.name)
+    if match is None or not pattern.parent.is_dir():
+        return []
+    head, zero, width, tail = match.groups()
+    digits = r'\d{%s}' % width if zero and width else r'\d+'
+    name = re.compile(re.escape(head.replace('%%', '%')) + f'({digits})' + re.escape(tail.replace('%%', '%')))
+    found = (name.fullmatch(p.name) for p in pattern.parent.iterdir())
+    return sorted(int(m.group(1)) for m in found if m is not None and int(m.group(1)) >= first)
+
+
+def check_size(width: int, height: int, path: Path) -> None:
+    """UsageError for frames beyond ``MAX_PIXELS`` (before any work: they would exhaust memory part-way)."""
+    if width * height > MAX_PIXELS:
+        raise UsageError(f'{path}: {width}x{height} frames are larger than this tool handles (at most '
+                         f'{MAX_PIXELS / 1e6:.0f} megapixels, e.g. 7680x4320)')
+
 
 def _histogram(image: np.ndarray) -> np.ndarray:
     small = cv2.resize(image, (160, 90), interpolation=cv2.INTER_AREA)
@@ -410,21 +446,37 @@ class EncodeOptions:
     pix_fmt: str = 'yuv420p'
 
 
-def check_output(out: Path, source: Source, folder: bool) -> None:
-    """Refuse, before any work, an output that would overwrite the input, a video path that is a folder, an
-    unknown container suffix, or a place that cannot be written."""
-    inputs = [source.path] + list(getattr(source, 'files', []))[:1]
+def check_output(out: Path, source: Source, folder: bool, overwrite: bool = False) -> None:
+    """Refuse, before any work, an output that would overwrite the input (a file, a frame of it, or the folder that
+    holds its frames), a frame folder that already holds files (unless ``overwrite``), a video path that is a
+    folder, an unknown container suffix, or a place that cannot be written."""
+    inputs = [source.path] + list(getattr(source, 'files', []))
     for candidate in inputs:
         if out.exists() and candidate.exists() and os.path.samefile(out, candidate):
             raise UsageError(f'--out {out} is the input; choose another output')
-    if not folder:
+    if folder:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f'--out {out}: it is a file, not a folder')
+        frame_folders = {f.parent.resolve() for f in getattr(source, 'files', [])}
+        if out.resolve() in frame_folders:
+            raise UsageError(f'--out {out} is the folder of the input frames; write the frames to another folder')
+        if out.is_dir() and any(out.iterdir()) and not overwrite:
+            count = sum(1 for _ in out.iterdir())
+            raise UsageError(f'--out {out} already holds {count} file(s); choose a new folder, or add --overwrite '
+                             f'to replace it (the new frames replace it whole, once they are all written)')
+    else:
         if out.is_dir():
             raise UsageError(f'--out {out} is a folder; give a video file name ({", ".join(CONTAINERS)}), or end '
                              f'the folder name with / to write numbered frames into it')
         if out.suffix.lower() not in CONTAINERS:
             raise UsageError(f'--out {out}: unknown video suffix {out.suffix or "(none)"}; use one of '
                              f'{", ".join(CONTAINERS)}, or a folder (ending in /) for numbered frames')
-    parent = out if folder and out.is_dir() else out.parent
+    check_writable(out, out if folder and out.is_dir() else out.parent)
+
+
+def check_writable(out: Path, parent: Path) -> None:
+    """UsageError unless ``out`` can be created in ``parent`` (or in its nearest existing ancestor, which must be a
+    folder): a real write is tried, since permission bits do not tell (root, read-only file systems)."""
     existing = parent
     while not existing.exists():
         existing = existing.parent
@@ -455,6 +507,7 @@ class VideoSink:
         handle, temporary = tempfile.mkstemp(prefix=f'.{out.stem}.', suffix=out.suffix, dir=out.parent)
         os.close(handle)
         self.temporary = Path(temporary)
+        os.chmod(self.temporary, 0o666 & ~_umask())  # an ordinary file once renamed, not mkstemp's 0600
         try:
             self.container = av.open(str(self.temporary), 'w', format=fmt)
             self._add_video(av, codec, timeline)
@@ -471,6 +524,10 @@ class VideoSink:
             fmt = av.VideoFormat(self.options.pix_fmt)
         except ValueError:
             raise UsageError(f'--pix-fmt {self.options.pix_fmt}: not a pixel format FFmpeg knows') from None
+        supported = [f.name for f in (av.codec.Codec(codec, 'w').video_formats or [])]
+        if supported and self.options.pix_fmt not in supported:
+            raise UsageError(f'--pix-fmt {self.options.pix_fmt}: {codec} cannot encode it (it takes '
+                             f'{", ".join(supported)})')
         # Subsampled chroma needs even sizes: repeat the last row/column, never stretch.
         even_w = width + (width % 2) * (fmt.chroma_width(2) == 1)
         even_h = height + (height % 2) * (fmt.chroma_height(2) == 1)
@@ -491,7 +548,10 @@ class VideoSink:
             stream.codec_context.sample_aspect_ratio = self.source.sample_aspect
         options = {}
         if codec in CRF_CODECS:
-            options['crf'] = str(self.options.crf if self.options.crf is not None else 18)
+            crf = self.options.crf if self.options.crf is not None else 18
+            if not 0 <= crf <= CRF_RANGES[codec]:
+                raise UsageError(f'--crf {crf}: {codec} takes 0 (lossless or best) to {CRF_RANGES[codec]}')
+            options['crf'] = str(crf)
             if codec == 'libvpx-vp9':
                 options['b'] = '0'
         elif self.options.crf is not None:
@@ -559,14 +619,27 @@ class VideoSink:
         frame = frame.reformat(format=self.options.pix_fmt, dst_colorspace=self.source.colorspace,
                                dst_color_range=self.source.color_range)
         frame.pts, frame.time_base, frame.duration = pts, self.time_base, duration
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
+        with self._writing():
+            for packet in self.stream.encode(frame):
+                self.container.mux(packet)
 
     def finish(self) -> None:
-        for packet in self.stream.encode(None):
-            self.container.mux(packet)
-        self.container.close()
-        os.replace(self.temporary, self.out)
+        with self._writing():
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+            self.container.close()
+            os.replace(self.temporary, self.out)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A failed write (a full disk, a vanished folder) as one line naming the output."""
+        import av  # noqa: PLC0415
+
+        try:
+            yield
+        except (OSError, av.error.FFmpegError) as error:
+            raise UsageError(f'{self.out}: cannot write the video ({first_line(error)}); nothing was written') \
+                from None
 
     def abort(self) -> None:
         container = getattr(self, 'container', None)
@@ -580,7 +653,9 @@ class VideoSink:
 
 
 class FolderSink:
-    """Writes frames as numbered PNGs (``000001.png``, ...) into a hidden folder, moved into ``out`` at the end."""
+    """Writes frames as numbered PNGs (``000001.png``, ...) into a hidden folder beside ``out``, which replaces
+    ``out`` whole at the end (an existing ``out`` has been allowed by :func:`check_output`): a folder never mixes
+    two runs' frames, and an interrupted run leaves the old one as it was."""
 
     def __init__(self, out: Path):
         self.out = out
@@ -588,20 +663,29 @@ class FolderSink:
         parent = out.parent
         parent.mkdir(parents=True, exist_ok=True)
         self.temporary = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=parent))
+        os.chmod(self.temporary, 0o777 & ~_umask())  # an ordinary folder once renamed, not mkdtemp's 0700
         self.count = 0
 
     def write(self, image: np.ndarray, pts: int, duration: int = 1) -> None:
         self.count += 1
-        if not cv2.imwrite(str(self.temporary / f'{self.count:06d}.png'), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            raise UsageError(f'{self.out}: cannot write frame {self.count}')
+        path = self.temporary / f'{self.count:06d}.png'
+        ok, data = cv2.imencode('.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        try:
+            if not ok:
+                raise OSError('the PNG encoder failed')
+            path.write_bytes(data.tobytes())
+        except OSError as error:
+            raise UsageError(f'{self.out}: cannot write frame {self.count} ({first_line(error)}); nothing was '
+                             f'written') from None
 
     def finish(self) -> None:
         if not self.out.exists():
             os.replace(self.temporary, self.out)
             return
-        for path in sorted(self.temporary.iterdir()):
-            os.replace(path, self.out / path.name)
-        self.temporary.rmdir()
+        old = Path(tempfile.mkdtemp(prefix=f'.{self.out.name}.old.', dir=self.out.parent))
+        os.replace(self.out, old / 'previous')
+        os.replace(self.temporary, self.out)
+        shutil.rmtree(old, ignore_errors=True)
 
     def abort(self) -> None:
         shutil.rmtree(self.temporary, ignore_errors=True)
@@ -614,11 +698,19 @@ def wants_folder(out: str) -> bool:
     return out.endswith(('/', os.sep)) or (path.is_dir() and path.suffix.lower() not in CONTAINERS)
 
 
-def open_sink(out: str, source: Source, timeline: Timeline, options: EncodeOptions):
+def open_sink(out: str, source: Source, timeline: Timeline, options: EncodeOptions, overwrite: bool = False):
+    """A :class:`FolderSink` for ``out`` ending in a slash (or naming a folder), else a :class:`VideoSink`;
+    ``overwrite`` lets a frame folder that holds files be replaced (whole, at the end)."""
     folder = wants_folder(out)
     path = Path(out)
-    check_output(path, source, folder)
+    check_output(path, source, folder, overwrite)
     return FolderSink(path) if folder else VideoSink(path, source, timeline, options)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -89,6 +89,9 @@ def test_default_model_without_weights_falls_back_with_a_notice(tmp_path, frame_
     ('quadratic-baseline', '--motion quadratic needs an interpolator that computes flow'),
     ('after-baseline', '--before/--after give quadratic motion, which --model average does not have'),
     ('before-video', '--before applies to a pair'),
+    ('out-is-folder', 'is a folder; give an image file name'),
+    ('parent-is-file', 'is not a folder'),
+    ('unwritable', 'cannot write in /proc'),
 ])
 def test_pair_errors(tmp_path, frame_pair, capsys, case, message):
     one, two = frame_pair
@@ -131,12 +134,65 @@ def test_pair_errors(tmp_path, frame_pair, capsys, case, message):
         args += ['--after', two]
     elif case == 'before-video':
         args += ['--video', tmp_path / 'clip.mp4', '--before', one]
+    elif case == 'out-is-folder':
+        (tmp_path / 'folder.png').mkdir()
+        args[5] = tmp_path / 'folder.png'
+    elif case == 'parent-is-file':
+        (tmp_path / 'file').write_text('x')
+        args[5] = tmp_path / 'file' / 'mid.png'
+    elif case == 'unwritable':
+        args[5] = '/proc/mid.png'
     assert run(*args) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ') and len(err.strip().splitlines()) == 1
     assert __import__('re').search(message, err), err
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
+
+
+@pytest.mark.parametrize('target', ['one', 'two', 'same-through-dot', 'time-list'])
+def test_an_input_is_never_overwritten(tmp_path, frame_pair, capsys, monkeypatch, target):
+    one, two = frame_pair
+    before = {p: p.read_bytes() for p in (one, two)}
+    args = ['--one', one, '--two', two, '--model', 'classical']
+    if target == 'one':
+        args += ['--out', one]
+    elif target == 'two':
+        args += ['--out', two]
+    elif target == 'same-through-dot':
+        monkeypatch.chdir(tmp_path)
+        args += ['--out', './one.png']
+    else:  # with several times the outputs are x-t0.25.png and x-t0.5.png, and the second is an input
+        frames.write_image(tmp_path / 'x-t0.5.png', texture(48, 64))
+        args = ['--one', tmp_path / 'x-t0.5.png', '--two', two, '--model', 'classical', '--out', tmp_path / 'x.png',
+                '--time', '0.25', '0.5']
+        before[tmp_path / 'x-t0.5.png'] = (tmp_path / 'x-t0.5.png').read_bytes()
+    assert run(*args) == 2
+    err = capsys.readouterr().err
+    assert 'is an input frame' in err and len(err.strip().splitlines()) == 1, err
+    assert {p: p.read_bytes() for p in before} == before
+    assert not (tmp_path / 'x-t0.25.png').exists()
+
+
+def test_errors_come_before_the_interpolator_notice_and_any_work(tmp_path, frame_pair, capsys):
+    one, two = frame_pair
+    (tmp_path / 'taken').mkdir()
+    assert run('--one', one, '--two', two, '--out', tmp_path / 'taken') == 2  # default model: the classical notice
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_full_disk_is_reported_as_such(tmp_path, frame_pair, capsys, monkeypatch):
+    one, two = frame_pair
+
+    def full(self, data):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(Path, 'write_bytes', full)
+    assert run('--one', one, '--two', two, '--model', 'classical', '--out', tmp_path / 'mid.png') == 2
+    err = capsys.readouterr().err
+    assert 'mid.png: cannot write (No space left on device)' in err and 'suffix' not in err
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.') or p.name == 'mid.png']
 
 
 def test_pair_with_neighbours_moves_along_the_quadratic_path(tmp_path):

@@ -282,7 +282,7 @@ def test_truncated_video_is_an_error_and_leaves_nothing(tmp_path, capsys):
     ('directory', 'is a folder; give a video file name'),
     ('suffix', 'unknown video suffix .avi'),
     ('unwritable', 'cannot write in'),
-    ('factor', '--factor must be at least 2'),
+    ('factor', '--factor must be from 2 to 256'),
     ('fps', 'not a frame rate'),
     ('both', 'not allowed with argument'),
     ('codec', '--codec nonesuch: not an encoder'),
@@ -292,8 +292,14 @@ def test_truncated_video_is_an_error_and_leaves_nothing(tmp_path, capsys):
     ('threshold', '--scene-threshold must lie in [0, 1]'),
     ('pair-only', '--fps applies to --video'),
     ('time', '--time applies to a pair'),
+    ('huge-factor', '--factor must be from 2 to 256, got 1000'),
+    ('huge-fps', '--fps 1e9: at most 1000 frames per second'),
+    ('fps-per-interval', 'asks for 300 output frames per input frame'),
+    ('crf', '--crf 99: libx264 takes 0 (lossless or best) to 51'),
+    ('unsupported-pix-fmt', '--pix-fmt rgb24: libx264 cannot encode it'),
+    ('too-large', 'frames are larger than this tool handles'),
 ])
-def test_video_errors(tmp_path, capsys, case, message):
+def test_video_errors(tmp_path, capsys, monkeypatch, case, message):
     source = clip(tmp_path / 'in.mp4', seconds=0.2, rate=25, size='64x48')
     out = tmp_path / 'out.mp4'
     args = ['--video', source, '--out', out]
@@ -330,6 +336,19 @@ def test_video_errors(tmp_path, capsys, case, message):
         args = ['--fps', '60', '--out', tmp_path / 'o.png']
     elif case == 'time':
         args += ['--time', '0.3']
+    elif case == 'huge-factor':
+        args += ['--factor', '1000']
+    elif case == 'huge-fps':
+        args += ['--fps', '1e9']
+    elif case == 'fps-per-interval':
+        args[1] = clip(tmp_path / 'slow.mp4', seconds=2, rate=2, size='64x48')
+        args += ['--fps', '600']
+    elif case == 'crf':
+        args += ['--crf', '99']
+    elif case == 'unsupported-pix-fmt':
+        args += ['--pix-fmt', 'rgb24']
+    elif case == 'too-large':
+        monkeypatch.setattr(video, 'MAX_PIXELS', 64 * 47)
     assert run(*args) == 2
     err = capsys.readouterr().err
     assert message in err and 'Traceback' not in err, err
@@ -339,21 +358,101 @@ def test_video_errors(tmp_path, capsys, case, message):
     assert source.exists() and not out.exists() and not leftovers(tmp_path)
 
 
-def test_ctrl_c_exits_130_and_removes_the_partial_file(tmp_path):
+@pytest.mark.parametrize('stop, status, line', [(signal.SIGINT, 130, 'interrupted'),
+                                                (signal.SIGTERM, 143, 'terminated (SIGTERM); nothing was written')])
+@pytest.mark.parametrize('into', ['video', 'folder'])
+def test_a_stop_signal_exits_and_removes_the_partial_output(tmp_path, stop, status, line, into):
     source = clip(tmp_path / 'long.mp4', seconds=20, rate=25, size='64x48')
-    out = tmp_path / 'out.mp4'
+    out = tmp_path / ('out.mp4' if into == 'video' else 'frames')
     process = subprocess.Popen([sys.executable, str(REPO / 'run_a_pair.py'), '--video', str(source), '--out',
-                                str(out), '--model', 'classical', '--factor', '4', '--threads', '1'],
-                               stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                                str(out) + ('/' if into == 'folder' else ''), '--model', 'classical', '--factor',
+                                '4', '--threads', '1'], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not leftovers(tmp_path):
         time.sleep(0.1)  # the temporary output exists: encoding has begun
     time.sleep(1.0)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err[-2000:]
-    assert err.strip().splitlines()[-1] == 'interrupted' and 'Traceback' not in err
+    assert process.returncode == status, err[-2000:]
+    assert err.strip().splitlines()[-1] == line and 'Traceback' not in err
     assert not out.exists() and not leftovers(tmp_path)
+
+
+def test_output_folder_with_frames_is_refused_or_replaced_whole(tmp_path, capsys):
+    source = clip(tmp_path / 'in.mp4', seconds=0.2, rate=25, size='64x48')
+    out = tmp_path / 'frames'
+    out.mkdir()
+    for name in ('000001.png', '000020.png', 'notes.txt'):  # an older, longer run and a file of the user's
+        (out / name).write_bytes(b'old')
+    assert run('--video', source, '--out', str(out) + '/') == 2
+    assert 'already holds 3 file(s)' in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ['000001.png', '000020.png', 'notes.txt']
+    assert (out / '000001.png').read_bytes() == b'old'
+    assert run('--video', source, '--out', str(out) + '/', '--overwrite') == 0
+    assert sorted(p.name for p in out.iterdir()) == [f'{k:06d}.png' for k in range(1, 10)]  # nothing old is left
+    assert not leftovers(tmp_path)
+    assert run('--video', source, '--out', str(tmp_path / 'fresh') + '/', '--overwrite') == 0  # new folder: fine
+    assert run('--one', 'a.png', '--two', 'b.png', '--overwrite') == 2  # a pair writes files, not folders
+
+
+def test_frames_are_never_written_into_the_input_folder(tmp_path, capsys):
+    folder = tmp_path / 'seq'
+    folder.mkdir()
+    for k in range(4):
+        frames.write_image(folder / f'{k:06d}.png', texture(32, 48, seed=k))
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    for spec in (str(folder / '%06d.png'), str(folder)):
+        for flags in ([], ['--overwrite']):
+            assert run('--video', spec, '--input-fps', '24', '--out', str(folder) + '/', *flags) == 2
+            err = capsys.readouterr().err
+            assert 'is the folder of the input frames' in err or 'is the input; choose another' in err, err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_gap_in_a_numbered_sequence_is_an_error(tmp_path, capsys):
+    folder = tmp_path / 'seq'
+    folder.mkdir()
+    for k in (0, 1, 2, 3, 5, 6):
+        frames.write_image(folder / f'{k:04d}.png', texture(32, 48, seed=k))
+    assert run('--video', str(folder / '%04d.png'), '--out', str(tmp_path / 'o') + '/') == 2
+    err = capsys.readouterr().err
+    assert 'frame 4 is missing but 2 later frame(s) exist (from 5)' in err
+    (folder / '0004.png').write_bytes((folder / '0003.png').read_bytes())
+    assert run('--video', str(folder / '%04d.png'), '--input-fps', '24', '--out', str(tmp_path / 'o') + '/') == 0
+    assert len(list((tmp_path / 'o').iterdir())) == 13
+
+
+def test_outputs_have_ordinary_permissions(tmp_path):
+    import os
+    source = clip(tmp_path / 'in.mp4', seconds=0.2, rate=25, size='64x48')
+    previous = os.umask(0o022)
+    try:
+        assert run('--video', source, '--out', tmp_path / 'o.mp4') == 0
+        assert run('--video', source, '--out', str(tmp_path / 'f') + '/') == 0
+    finally:
+        os.umask(previous)
+    assert (tmp_path / 'o.mp4').stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / 'f').stat().st_mode & 0o777 == 0o755
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in (tmp_path / 'f').iterdir())
+
+
+def test_a_failed_write_while_encoding_is_one_line(tmp_path):
+    source = video.open_source(str(clip(tmp_path / 'in.mp4', seconds=0.2, rate=25, size='64x48')))
+    try:
+        timeline = video.Timeline(source, factor=2)
+        sink = video.open_sink(str(tmp_path / 'o.mp4'), source, timeline, video.EncodeOptions())
+
+        class FullDisk:
+            def encode(self, _frame):
+                raise OSError(28, 'No space left on device')
+
+        sink.stream = FullDisk()
+        with pytest.raises(video.UsageError, match=r'o.mp4: cannot write the video \(.*No space left on device'):
+            sink.write(np.zeros((48, 64, 3), np.uint8), 0)
+        sink.abort()
+    finally:
+        source.close()
+    assert not leftovers(tmp_path) and not (tmp_path / 'o.mp4').exists()
 
 
 def test_threads_option_sets_torch_threads(tmp_path):

@@ -19,6 +19,8 @@ leaves a partial file. Bad input gets one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -28,7 +30,7 @@ import torch
 from .. import conversion, errors, frames, video
 from ..errors import UsageError
 from ..files import EXAMPLE_IMAGES
-from ..interpolator import load_interpolator
+from ..interpolator import BASELINES, load_interpolator
 from ..motion import MOTIONS
 from ..resources import configure_threads, return_freed_memory, select_device
 from ..video import SCENE_THRESHOLD
@@ -76,6 +78,9 @@ def build_parser() -> options.Parser:
     video.add_argument('--crf', type=int, help='constant rate factor of the encoder (default: 18)')
     video.add_argument('--pix-fmt', default='yuv420p', help='output pixel format (default: yuv420p, which players '
                                                             'everywhere accept)')
+    video.add_argument('--overwrite', action='store_true',
+                       help='replace an output folder of frames that already holds files (the new frames replace it '
+                            'whole once all are written; without this, such a folder is refused)')
     return parser
 
 
@@ -85,13 +90,31 @@ def output_names(out: Path, times: Sequence[float]) -> List[Path]:
     return [out.with_name(f'{out.stem}-t{t:g}{out.suffix}') for t in times]
 
 
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def check_image_outputs(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
+    """Refuse, before any work, image outputs that would replace an input, are folders, have no image suffix, or
+    cannot be written where they would go."""
+    for out in outputs:
+        if out.suffix.lower() not in IMAGE_SUFFIXES:
+            raise UsageError(f'--out {out}: use an image suffix such as .png')
+        if out.is_dir():
+            raise UsageError(f'--out {out} is a folder; give an image file name such as {out / "mid.png"}')
+        for source in inputs:
+            if out.resolve() == source.resolve() or (out.exists() and os.path.samefile(out, source)):
+                raise UsageError(f'--out {out} is an input frame ({source}); choose another output')
+        video.check_writable(out, out.parent)
+
+
 @torch.no_grad()
-def run_pair(args: argparse.Namespace, model, device: torch.device) -> None:
+def run_pair(args: argparse.Namespace, device: torch.device) -> None:
     one, two = frames.read_image(args.one), frames.read_image(args.two)
     if one.shape != two.shape:
         raise UsageError(f'the frames differ in size: {args.one} is {one.shape[1]}x{one.shape[0]}, '
                          f'{args.two} is {two.shape[1]}x{two.shape[0]}')
-    neighbours = {}
+    video.check_size(one.shape[1], one.shape[0], Path(args.one))
+    images = {}
     for name in ('before', 'after'):
         path = getattr(args, name)
         if path is not None:
@@ -99,31 +122,39 @@ def run_pair(args: argparse.Namespace, model, device: torch.device) -> None:
             if image.shape != one.shape:
                 raise UsageError(f'--{name} {path} is {image.shape[1]}x{image.shape[0]}; the pair is '
                                  f'{one.shape[1]}x{one.shape[0]}')
-            neighbours[name] = frames.to_tensor(image, device)
-    out = Path(args.out or 'out.png')
-    if out.suffix.lower() not in ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp'):
-        raise UsageError(f'--out {out}: use an image suffix such as .png')
+            images[name] = image
+    outputs = output_names(Path(args.out or 'out.png'), args.time)
+    inputs = [Path(p) for p in (args.one, args.two, args.before, args.after) if p is not None]
+    check_image_outputs(outputs, inputs)
+    model = load_model(args, device)
     return_freed_memory(one.shape[0] * one.shape[1])
+    neighbours = {name: frames.to_tensor(image, device) for name, image in images.items()}
     results = model.interpolate(frames.to_tensor(one, device), frames.to_tensor(two, device), args.time,
                                 **neighbours)
-    for path, result in zip(output_names(out, args.time), results):
+    for path, result in zip(outputs, results):
         frames.write_image(path, result)
         print(f'wrote {path}')
 
 
 @torch.no_grad()
-def run_video(args: argparse.Namespace, model, device: torch.device) -> None:
+def run_video(args: argparse.Namespace, device: torch.device) -> None:
     from tqdm import tqdm  # noqa: PLC0415
 
     source = video.open_source(args.video, video.parse_rate(args.input_fps, '--input-fps') if args.input_fps else None)
-    return_freed_memory(source.width * source.height)
     try:
-        timeline = video.Timeline(source, factor=None if args.fps else (args.factor or 2),
-                                  fps=video.parse_rate(args.fps) if args.fps else None)
+        fps = video.parse_rate(args.fps) if args.fps else None
+        if fps is not None and fps / source.rate > video.MAX_FRAMES_PER_INTERVAL:
+            raise UsageError(f'--fps {args.fps} asks for {float(fps / source.rate):.0f} output frames per input frame '
+                             f'of {source.path} ({float(source.rate):.6g} fps); at most '
+                             f'{video.MAX_FRAMES_PER_INTERVAL}')
+        timeline = video.Timeline(source, factor=None if fps else (args.factor or 2), fps=fps)
         out = args.out or (f'{source.path.stem}-{args.fps.replace("/", "_")}fps.mp4' if args.fps else
                            f'{source.path.stem}-x{args.factor or 2}.mp4')
-        sink = video.open_sink(out, source, timeline, video.EncodeOptions(args.codec, args.crf, args.pix_fmt))
+        sink = video.open_sink(out, source, timeline, video.EncodeOptions(args.codec, args.crf, args.pix_fmt),
+                               overwrite=args.overwrite)
         try:
+            model = load_model(args, device)
+            return_freed_memory(source.width * source.height)
             frames_in, frames_out, cuts = conversion.convert(
                 source, sink, timeline, model, device, args.scene_threshold, args.motion or 'quadratic',
                 tqdm(total=source.expected, unit='frame', desc=source.path.name))
@@ -139,15 +170,25 @@ def run_video(args: argparse.Namespace, model, device: torch.device) -> None:
           f'{f", {cuts} scene cut(s) not blended across" if cuts else ""}')
 
 
-def run(args: argparse.Namespace) -> int:
-    """The tool for parsed arguments; raises UsageError on bad input before writing anything."""
-    configure_threads(args.threads)
+def load_model(args: argparse.Namespace, device: torch.device):
+    """The interpolator, loaded once every input and output has been checked (its notices come after errors)."""
+    model = load_interpolator(args.model, device, fp16=args.fp16)
+    if not conversion.supports_motion(model) and args.motion == 'quadratic':  # a checkpoint of another kind
+        raise UsageError(f'--motion quadratic needs an interpolator that computes flow; --model {args.model} moves '
+                         f'linearly')
+    return model
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Every check that needs no file: ranges, combinations, output names of a pair."""
     if not 0.0 <= args.scene_threshold <= 1.0:
         raise UsageError(f'--scene-threshold must lie in [0, 1], got {args.scene_threshold:g}')
-    if args.factor is not None and args.factor < 2:
-        raise UsageError(f'--factor must be at least 2, got {args.factor}')
-    video_only = [name for name in ('factor', 'fps', 'input_fps', 'codec', 'crf')
-                  if getattr(args, name) is not None]
+    if args.factor is not None and not 2 <= args.factor <= video.MAX_FRAMES_PER_INTERVAL:
+        raise UsageError(f'--factor must be from 2 to {video.MAX_FRAMES_PER_INTERVAL}, got {args.factor}')
+    if args.fps is not None and video.parse_rate(args.fps) > video.MAX_FPS:
+        raise UsageError(f'--fps {args.fps}: at most {video.MAX_FPS} frames per second')
+    video_only = [name for name in ('factor', 'fps', 'input_fps', 'codec', 'crf', 'overwrite')
+                  if getattr(args, name) not in (None, False)]
     if video_only and not args.video:
         raise UsageError(f'--{video_only[0].replace("_", "-")} applies to --video')
     if args.time is not None and args.video:
@@ -157,6 +198,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f'--{name} applies to a pair; a video gives each frame its neighbours')
         if getattr(args, name) is not None and args.motion == 'linear':
             raise UsageError(f'--{name} gives quadratic motion; --motion linear would not use it')
+    if args.model in BASELINES:
+        if args.motion == 'quadratic':
+            raise UsageError(f'--motion quadratic needs an interpolator that computes flow (classical or a MainNet '
+                             f'checkpoint); --model {args.model} moves linearly')
+        if args.before or args.after:
+            raise UsageError(f'--before/--after give quadratic motion, which --model {args.model} does not have')
     args.time = args.time if args.time is not None else [0.5]
     for t in args.time:
         if not 0.0 <= t <= 1.0:
@@ -168,18 +215,26 @@ def run(args: argparse.Namespace) -> int:
                 first = args.time[names.index(name)]
                 raise UsageError(f'--time {first} and {args.time[index]} would both be written to {name}; give '
                                  f'each time once')
+
+
+def _terminated(number: int, _frame) -> None:
+    raise errors.Interrupted('terminated (SIGTERM); nothing was written', 128 + number)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The tool for parsed arguments; raises UsageError on bad input before writing anything."""
+    configure_threads(args.threads)
+    check_options(args)
     device = select_device(args.device)
-    model = load_interpolator(args.model, device, fp16=args.fp16)
-    if not conversion.supports_motion(model):
-        if args.motion == 'quadratic':
-            raise UsageError(f'--motion quadratic needs an interpolator that computes flow (classical or a MainNet '
-                             f'checkpoint); --model {args.model} moves linearly')
-        if args.before or args.after:
-            raise UsageError(f'--before/--after give quadratic motion, which --model {args.model} does not have')
-    if args.video:
-        run_video(args, model, device)
-    else:
-        run_pair(args, model, device)
+    # SIGTERM (timeout, service managers) cleans up as Ctrl-C does: the exception unwinds through the sinks' abort
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        if args.video:
+            run_video(args, device)
+        else:
+            run_pair(args, device)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
