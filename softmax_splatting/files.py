@@ -5,6 +5,8 @@ place when complete. Every checkpoint of the project (MainNet weights, training 
 ``torch.load(weights_only=True)``, so none can execute code from a file, and every failure reads the same way:
 PyTorch's own messages for a corrupt or foreign file are long and, for a weights-only refusal, suggest turning the
 safety off, which is the wrong advice. (``pwc/`` keeps its own two small equivalents so that it works on its own.)
+A checkpoint holding NaN or infinite values (written by a run that diverged) is refused as well: a model loaded from
+it would turn every frame black.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import re
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Iterator, List, Union
+from typing import Iterator, List, Mapping, Union
 
 import torch
 
-__all__ = ['atomic_path', 'load_checkpoint', 'natural_key', 'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
+__all__ = ['atomic_path', 'load_checkpoint', 'natural_key', 'non_finite', 'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
 
 PathLike = Union[str, os.PathLike]
 
@@ -63,18 +65,41 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
-        ValueError: the file is truncated or corrupt, or is not a checkpoint of tensors and plain containers.
+        ValueError: the file is truncated or corrupt, is not a checkpoint of tensors and plain containers, or holds
+            a floating-point tensor with NaN or infinite values.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'{path}: no such checkpoint file')
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         reason = ('not a checkpoint of tensors: corrupt, or holding pickled objects that safe loading refuses')
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError):
         reason = 'truncated or corrupt file'
+    else:
+        bad = non_finite(payload)
+        if not bad:
+            return payload
+        more = f' and {len(bad) - 1} more' if len(bad) > 1 else ''
+        raise ValueError(f'{path}: holds NaN or infinite weights ({bad[0]}{more}), written by a training run that '
+                         f'diverged; use an earlier checkpoint')
     raise ValueError(f'{path}: cannot be read as a PyTorch checkpoint ({reason})')
+
+
+def non_finite(payload: object, name: str = '') -> List[str]:
+    """The names (``key.key``, ``[index]`` for lists) of the floating-point tensors in ``payload``, a tensor or
+    dicts, lists and tuples of them, that hold a NaN or an infinity."""
+    if isinstance(payload, torch.Tensor):
+        finite = not payload.is_floating_point() or bool(torch.isfinite(payload).all())
+        return [] if finite else [name or 'the tensor']
+    if isinstance(payload, Mapping):
+        items = ((f'{name}.{key}' if name else str(key), value) for key, value in payload.items())
+    elif isinstance(payload, (list, tuple)):
+        items = ((f'{name}[{index}]', value) for index, value in enumerate(payload))
+    else:
+        return []
+    return [bad for inner, value in items for bad in non_finite(value, inner)]
 
 
 def natural_key(path: Path) -> List[object]:

@@ -6,22 +6,30 @@ for Ctrl-C or SIGTERM; the trainer then saves and stops with one line and exit s
 interrupted run resumes from the step it stopped at. Data-loading workers ignore those signals (the main process
 ends them after saving) and are started with the signals blocked, so a signal sent to the whole process group, as
 ``pkill -f`` or a service manager does, cannot kill a worker while it starts.
+
+A step whose loss (or any value it reports) is NaN or infinite ends the run at once, before anything is saved:
+the optimizer has already applied that step's gradients, so the weights in memory are no longer worth keeping, and
+the last checkpoint on disk stays the last good one. The trainer reports it as :class:`Diverged`, one ``error:``
+line naming the step and that checkpoint, with exit status 2 (the status of a bad option, as --lr is the usual cause).
 """
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Optional, TypeVar
+from typing import Callable, Dict, Iterable, Mapping, Optional, TypeVar
 
 import cv2
 import torch
 from tqdm import tqdm
 
-from .errors import Interrupted
+from .errors import Interrupted, UsageError
+from .files import non_finite
 
-__all__ = ['STOP_SIGNALS', 'SaveSchedule', 'StopSignals', 'quiet_worker', 'run_steps', 'start_quietly', 'stopped']
+__all__ = ['STOP_SIGNALS', 'Diverged', 'SaveSchedule', 'StopSignals', 'check_finite', 'quiet_worker', 'run_steps',
+           'start_quietly', 'stopped']
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 T = TypeVar('T')
@@ -48,6 +56,33 @@ class StopSignals:
 
     def __call__(self) -> bool:
         return self.received is not None
+
+
+class Diverged(UsageError):
+    """Training produced NaN or infinite values at ``step`` (``what`` says which) and stopped without saving.
+
+    ``kept`` (set by the trainer, which knows its files) names the last good checkpoint, or None when none was saved;
+    the one-line message names it.
+    """
+
+    def __init__(self, step: int, what: str, kept: Optional[str] = None):
+        super().__init__(step, what)
+        self.step, self.what, self.kept = step, what, kept
+
+    def __str__(self) -> str:
+        kept = f': {self.kept} is the last good checkpoint' if self.kept else ' (no checkpoint was saved)'
+        return f'training diverged at step {self.step} ({self.what}); stopped without saving{kept}; try a lower --lr'
+
+
+def check_finite(step: int, *states: Mapping[str, torch.Tensor]) -> None:
+    """Raise :class:`Diverged` if a floating-point tensor of the state dicts ``states`` holds NaN or infinity.
+
+    Trainers call it before every save: a step whose loss was still finite can break the weights (an infinite
+    gradient), and no checkpoint may hold such weights.
+    """
+    broken = [name for state in states for name in non_finite(state)]
+    if broken:
+        raise Diverged(step, f'weight {broken[0]} is not finite')
 
 
 def stopped(number: int, step: int, checkpoint: Path) -> Interrupted:
@@ -97,7 +132,8 @@ def run_steps(step: int, steps: int, batches: Iterable, train_step: Callable[[ob
     """Train from ``step`` to ``steps``; returns the step reached (fewer when ``stop()`` turned True).
 
     ``train_step(batch)`` takes one optimizer step and returns the values to show (loss, ...); ``after_step(step,
-    values)`` then logs, validates and saves. A progress bar shows the values and the steps per second.
+    values)`` then logs, validates and saves. A progress bar shows the values and the steps per second. Raises
+    :class:`Diverged` (``kept`` unset) as soon as a step returns a NaN or infinite value, before ``after_step``.
     """
     if step >= steps or stop():
         return step
@@ -108,6 +144,9 @@ def run_steps(step: int, steps: int, batches: Iterable, train_step: Callable[[ob
             if stop():  # arrived while the batch was loading
                 break
             values = train_step(batch)
+            broken = [f'{name} {value}' for name, value in values.items() if not math.isfinite(value)]
+            if broken:
+                raise Diverged(step + 1, ', '.join(broken))
             step, done = step + 1, done + 1
             bar.update(1)
             bar.set_postfix({**{k: f'{v:.4f}' for k, v in values.items()},

@@ -277,3 +277,31 @@ def test_model_on_gpu_matches_with_cupy_and_torch_kernels_and_the_cpu(monkeypatc
     assert torch.isfinite(half).all()
     reference = results['cupy'][0]
     assert (half.float() - reference).abs().max() <= 0.02 * reference.abs().max() + 0.01
+
+
+def test_non_finite_weights_are_refused_with_one_line_naming_the_file(tmp_path, capsys):
+    """A checkpoint of a run that diverged (NaN or infinite weights) is refused on loading: MainNet.from_file,
+    run_a_pair.py --model (exit 2, no frame written) and PWC-Net files; it would interpolate black frames."""
+    from softmax_splatting.cli import interpolate as run_a_pair
+    from softmax_splatting.files import EXAMPLE_IMAGES
+
+    model = MainNet(flow='dis', residual=True)
+    for value in (float('nan'), float('inf')):
+        path = tmp_path / f'diverged-{value}.pt'
+        with torch.no_grad():
+            next(p for p in model.parameters() if p.dim() == 4)[0, 0, 0, 0] = value
+        model.save(path)
+        with pytest.raises(ValueError, match=r'holds NaN or infinite weights \(state_dict\.'):
+            MainNet.from_file(path)
+        out = tmp_path / 'mid.png'
+        assert run_a_pair.main(['--one', str(EXAMPLE_IMAGES / 'one.png'), '--two', str(EXAMPLE_IMAGES / 'two.png'),
+                                '--out', str(out), '--model', str(path), '--device', 'cpu']) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith(f'error: {path}: holds NaN or infinite weights') and 'diverged' in err[-1], err
+        assert not out.exists()
+    flow = pwc.PWCNet()
+    with torch.no_grad():
+        flow.netRefiner.netMain[0].bias[0] = float('nan')
+    flow.save(tmp_path / 'pwc.pytorch')
+    with pytest.raises(pwc.CheckpointError, match=r'pwc.pytorch holds NaN or infinite weights \(netRefiner'):
+        pwc.PWCNet.from_file(tmp_path / 'pwc.pytorch')

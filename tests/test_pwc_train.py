@@ -157,3 +157,17 @@ def test_a_signal_saves_the_current_step_and_exits(tmp_path, number, status):
     assert done.returncode == 0, done.stderr[-2000:]
     assert torch.load(out / 'checkpoint.pt', weights_only=True)['step'] == step + 1
     assert (out / 'network-final.pytorch').is_file() and not list(out.glob('.*'))
+
+
+def test_divergence_stops_without_saving_non_finite_weights(tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert train.main(FAST + ['--lr', '1e30', '--steps', '6', '--save-every', '1', '--out', str(out)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith('error: training diverged at step '), line
+    assert not (out / train.FINAL_WEIGHTS).exists()
+    if (out / train.CHECKPOINT).exists():  # a first step can still leave finite (if useless) weights
+        state = torch.load(out / train.CHECKPOINT, weights_only=True)
+        assert f'{out / train.CHECKPOINT} (step {state["step"]}) is the last good checkpoint' in line
+        assert all(torch.isfinite(v).all() for v in state['model'].values() if v.is_floating_point())
+    else:
+        assert 'no checkpoint was saved' in line

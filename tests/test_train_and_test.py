@@ -471,3 +471,27 @@ def test_runtime_hands_set_device_an_index_for_a_plain_cuda_choice(monkeypatch):
     assert train.Runtime('cuda:1').device == torch.device('cuda', 1)
     assert chosen == [torch.device('cuda', 3), torch.device('cuda', 1)]
     assert train.Runtime('cpu').device == torch.device('cpu') and len(chosen) == 2
+
+
+def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_checkpoint(dataset, tmp_path, capsys):
+    """--lr 1e30 breaks the weights at the first step: the next loss is not finite. One line names that step and the
+    last good checkpoint, exit 2, and no checkpoint (last.pt, best.pt, final.pt) ever holds non-finite weights."""
+    out = tmp_path / 'run'
+    assert train(dataset, out, '--steps', '6', '--lr', '1e30', '--save-every', '1', '--val-every', '1',
+                 '--val-size', '1', '--flow', 'dis') == 2
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    state = torch.load(out / 'last.pt', weights_only=True)
+    assert line.startswith('error: training diverged at step ') and 'Traceback' not in err, err[-2000:]
+    assert f'{out / "last.pt"} (step {state["step"]}) is the last good checkpoint' in line, line
+    assert f'at step {state["step"] + 1} (' in line  # the step after the last save, which it did not write
+    assert not (out / 'final.pt').exists()
+    for path in out.glob('*.pt'):
+        assert tat.files.non_finite(torch.load(path, weights_only=True)) == [], path
+    records = (out / 'log.jsonl').read_text()
+    assert 'NaN' not in records and 'Infinity' not in records
+    # a checkpoint holding NaN weights is refused on --resume as on --model
+    state['model'][next(k for k, v in state['model'].items() if v.is_floating_point())].fill_(float('nan'))
+    torch.save(state, out / 'last.pt')
+    assert train(dataset, out, '--steps', '6', '--flow', 'dis', '--resume') == 2
+    assert 'holds NaN or infinite weights' in capsys.readouterr().err

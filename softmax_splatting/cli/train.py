@@ -6,7 +6,9 @@ starts from trained weights, then trained jointly) with what a reproducible run 
 temporal reversal), worker processes, validation with PSNR/SSIM against the classical interpolator's score,
 TensorBoard scalars, an optional moving average of the weights, atomic checkpoints that resume exactly (also after
 Ctrl-C or SIGTERM, which save the current step), and multi-GPU / multi-node training through PyTorch's own
-DistributedDataParallel under ``torchrun`` (NCCL on GPUs, gloo on CPUs).
+DistributedDataParallel under ``torchrun`` (NCCL on GPUs, gloo on CPUs). A NaN or infinite loss (too high a --lr)
+stops the run at that step without saving, with one line naming the step and the last good checkpoint and exit
+status 2, the status of bad input (``training.Diverged``); no checkpoint is written with non-finite weights.
 
 For CPUs, ``--flow dis --residual`` trains the model over OpenCV's DIS flow, cached per triplet, as a correction of
 the classical interpolator (see ``main_net.py``); ``weights/README.md`` records how the shipped weights were made.
@@ -52,7 +54,8 @@ from ..files import atomic_path, load_checkpoint
 from ..losses import LOSSES, REFERENCE_LOSSES
 from ..main_net import MainNet
 from ..resources import configure_threads, select_device
-from ..training import SaveSchedule, StopSignals, quiet_worker, run_steps, start_quietly, stopped
+from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, quiet_worker, run_steps, start_quietly,
+                        stopped)
 from ..triplet_data import AUGMENTATIONS, LIST_FILES, TripletDataset, triplet_paths
 from . import options, tables
 
@@ -284,6 +287,7 @@ class Trainer:
         self.writer = None
         self.stop = StopSignals()
         self.probe: Optional[Subset] = None  # training triplets scored beside validation (--train-val-size)
+        self.kept: Optional[str] = None  # the last good training checkpoint on disk (resumed or saved), for Diverged
         self._elapsed_before, self._began = 0.0, time.monotonic()
 
     def elapsed(self) -> float:
@@ -332,6 +336,7 @@ class Trainer:
                 self.ema.update_parameters(self.model)
         set_rng_state(payload['rng'])
         self.step, self.best = int(payload['step']), float(payload['best_psnr'])
+        self.kept = f'{path} (step {self.step})'
         self._elapsed_before, self._began = float(payload.get('elapsed', 0.0)), time.monotonic()
         self._truncate_log()
 
@@ -397,13 +402,29 @@ class Trainer:
                 if key not in ('step', 'time'):
                     self.writer.add_scalar(key, value, record['step'])
 
+    def check_finite(self) -> None:
+        """Diverged unless the weights (and the EMA's) are finite. Every rank checks (their weights are the same),
+        so that all stop together."""
+        check_finite(self.step, self.model.state_dict(), *([self.ema.state_dict()] if self.ema is not None else []))
+
     def save(self, name: str) -> None:
+        self.check_finite()
         if self.runtime.main:
             save_training_state(self.out / name, self)
+            self.kept = f'{self.out / name} (step {self.step})'
+
+    def publish(self, name: str) -> None:
+        """Write the evaluated weights (the EMA when kept) as a MainNet checkpoint: best.pt, final.pt."""
+        self.check_finite()
+        self.evaluated.save(self.out / name)
 
     def fit(self, train: TripletDataset, val: Optional[TripletDataset]) -> None:
         with self.stop:
-            self._fit(train, val)
+            try:
+                self._fit(train, val)
+            except Diverged as error:
+                error.kept = self.kept
+                raise
         if self.stop.received is not None:
             raise stopped(self.stop.received, self.step, self.out / 'last.pt')
 
@@ -444,7 +465,7 @@ class Trainer:
                               show=self.runtime.main)
         self.save('last.pt')
         if self.runtime.main and not self.stop():
-            self.evaluated.save(self.out / 'final.pt')
+            self.publish('final.pt')
             if self.writer is not None:
                 self.writer.close()
 
@@ -476,7 +497,7 @@ class Trainer:
                 self.log({'step': self.step, 'val_psnr': result['psnr'], 'val_ssim': result['ssim']})
                 if result['psnr'] > self.best:
                     self.best = result['psnr']
-                    self.evaluated.save(self.out / 'best.pt')
+                    self.publish('best.pt')
                 probe = self.validate(self.probe) if self.probe is not None else None
                 if probe is not None and probe['count'] == len(self.probe):
                     self.log({'step': self.step, 'train_psnr': probe['psnr']})

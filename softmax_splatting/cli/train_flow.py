@@ -33,7 +33,8 @@ from ..pwc.loss import FLOW_SCALE, endpoint_error, multiscale_loss
 from ..pwc.network import MULTIPLE, CheckpointError, PWCNet
 from ..resources import configure_threads, select_device
 from ..synthetic_flow import SyntheticFlow
-from ..training import SaveSchedule, StopSignals, quiet_worker, run_steps, start_quietly, stopped
+from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, quiet_worker, run_steps, start_quietly,
+                        stopped)
 from . import options
 
 CHECKPOINT = 'checkpoint.pt'
@@ -174,6 +175,7 @@ def train_step(net: PWCNet, optimizer: torch.optim.Optimizer,
 
 def save_checkpoint(path: Path, net: PWCNet, optimizer: torch.optim.Optimizer, step: int,
                     args: argparse.Namespace) -> None:
+    check_finite(step, net.state_dict())
     state = {'model': net.state_dict(), 'optimizer': optimizer.state_dict(), 'step': step,
              'rng': {'torch': torch.get_rng_state()},
              'args': {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}}
@@ -214,10 +216,11 @@ def train(args: argparse.Namespace) -> Path:
     net = PWCNet.from_file(args.init) if args.init else PWCNet()
     net = net.to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=2 * args.weight_decay)
-    step = 0
+    step, kept = 0, None  # kept: the last good checkpoint on disk, named when training diverges
     if args.resume is not None:
-        step = load_checkpoint(out / CHECKPOINT if args.resume == 'auto' else Path(args.resume), net, optimizer,
-                               device)
+        resumed = out / CHECKPOINT if args.resume == 'auto' else Path(args.resume)
+        step = load_checkpoint(resumed, net, optimizer, device)
+        kept = f'{resumed} (step {step})'
         for group in optimizer.param_groups:
             group['lr'] = args.lr
     dataset, length = build_dataset(args)
@@ -236,14 +239,20 @@ def train(args: argparse.Namespace) -> Path:
         return {'loss': float(loss), 'epe': float(epe)}
 
     def after_step(reached: int, _: Dict[str, float]) -> None:
+        nonlocal kept
         if schedule.due(reached):
             save_checkpoint(out / CHECKPOINT, net, optimizer, reached, args)
+            kept = f'{out / CHECKPOINT} (step {reached})'
             schedule.saved()
 
-    with StopSignals() as stop:
-        step = run_steps(step, args.steps, start_quietly(lambda: iter(loader)), step_once, after_step, stop,
-                         description='PWC-Net')
-    save_checkpoint(out / CHECKPOINT, net, optimizer, step, args)
+    try:
+        with StopSignals() as stop:
+            step = run_steps(step, args.steps, start_quietly(lambda: iter(loader)), step_once, after_step, stop,
+                             description='PWC-Net')
+        save_checkpoint(out / CHECKPOINT, net, optimizer, step, args)
+    except Diverged as error:
+        error.kept = kept
+        raise
     if stop.received is not None:
         raise stopped(stop.received, step, out / CHECKPOINT)
     net.save(out / FINAL_WEIGHTS)
