@@ -5,7 +5,10 @@ take a batch, take an optimizer step, report, save when due. Between two steps (
 for Ctrl-C or SIGTERM; the trainer then saves and stops with one line and exit status 128 + the signal, so an
 interrupted run resumes from the step it stopped at. Data-loading workers ignore those signals (the main process
 ends them after saving) and are started with the signals blocked, so a signal sent to the whole process group, as
-``pkill -f`` or a service manager does, cannot kill a worker while it starts.
+``pkill -f`` or a service manager does, cannot kill a worker while it starts. Because they ignore SIGTERM, the
+workers must be shut down by their loader before the process exits (the interpreter's exit terminates and then joins
+them, which would wait forever): :func:`loader_batches` does that however the iteration ends, and passes a bad input
+met in a worker (an unreadable image) on as the same one-line UsageError that it is without workers.
 
 A step whose loss (or any value it reports) is NaN or infinite ends the run at once, before anything is saved:
 the optimizer has already applied that step's gradients, so the weights in memory are no longer worth keeping, and
@@ -19,7 +22,7 @@ import math
 import signal
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Mapping, Optional, TypeVar
+from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional, TypeVar
 
 import cv2
 import torch
@@ -28,8 +31,8 @@ from tqdm import tqdm
 from .errors import Interrupted, UsageError
 from .files import non_finite
 
-__all__ = ['STOP_SIGNALS', 'Diverged', 'SaveSchedule', 'StopSignals', 'check_finite', 'quiet_worker', 'run_steps',
-           'start_quietly', 'stopped']
+__all__ = ['STOP_SIGNALS', 'Diverged', 'SaveSchedule', 'StopSignals', 'check_finite', 'loader_batches', 'quiet_worker',
+           'run_steps', 'start_quietly', 'stopped']
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 T = TypeVar('T')
@@ -110,6 +113,32 @@ def start_quietly(start: Callable[[], T]) -> T:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def loader_batches(start: Callable[[], Iterable[T]]) -> Iterator[T]:
+    """The batches of the DataLoader iterator that ``start()`` makes (started through :func:`start_quietly`).
+
+    A UsageError raised in a worker reaches the main process as a UsageError whose message is the worker's whole
+    traceback; it is raised again with the worker's own message, so that it reads as one line. The worker processes
+    are shut down when the iteration ends, however it ends (the last batch, an error, ``close()``): left to the
+    iterator's finalizer, they could outlive a reference cycle until the interpreter exits, and then hang it.
+    """
+    iterator = start_quietly(lambda: iter(start()))
+    try:
+        yield from iterator
+    except UsageError as error:
+        raise UsageError(_worker_message(str(error))) from None
+    finally:
+        shutdown = getattr(iterator, '_shutdown_workers', None)  # what the iterator's own finalizer calls
+        if shutdown is not None:
+            shutdown()
+
+
+def _worker_message(text: str) -> str:
+    """The message of a UsageError re-raised by a DataLoader: the text after the last line's exception name."""
+    marker = f'{UsageError.__module__}.{UsageError.__qualname__}: '
+    position = text.rfind(marker)
+    return text[position + len(marker):].strip() if text.startswith('Caught ') and position >= 0 else text
+
+
 class SaveSchedule:
     """Save every ``every_steps`` steps and whenever ``every_minutes`` have passed since the last save (0: never)."""
 
@@ -134,8 +163,10 @@ def run_steps(step: int, steps: int, batches: Iterable, train_step: Callable[[ob
     ``train_step(batch)`` takes one optimizer step and returns the values to show (loss, ...); ``after_step(step,
     values)`` then logs, validates and saves. A progress bar shows the values and the steps per second. Raises
     :class:`Diverged` (``kept`` unset) as soon as a step returns a NaN or infinite value, before ``after_step``.
+    ``batches`` is closed on return or error (a generator's workers are shut down then).
     """
     if step >= steps or stop():
+        _close(batches)
         return step
     bar = tqdm(total=steps, initial=step, disable=not show, unit='it', desc=description, dynamic_ncols=True)
     began, done = time.perf_counter(), 0
@@ -156,4 +187,12 @@ def run_steps(step: int, steps: int, batches: Iterable, train_step: Callable[[ob
                 break
     finally:
         bar.close()
+        _close(batches)
     return step
+
+
+def _close(batches: Iterable) -> None:
+    """End a generator of batches (:func:`loader_batches`) now, which shuts its worker processes down."""
+    close = getattr(batches, 'close', None)
+    if close is not None:
+        close()

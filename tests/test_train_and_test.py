@@ -495,3 +495,18 @@ def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_c
     torch.save(state, out / 'last.pt')
     assert train(dataset, out, '--steps', '6', '--flow', 'dis', '--resume') == 2
     assert 'holds NaN or infinite weights' in capsys.readouterr().err
+
+
+def test_a_bad_image_met_by_a_loader_worker_is_one_line_and_exit_2(tmp_path):
+    """With the default four data-loading workers, an unreadable training frame ended in the worker's traceback and
+    then a hang at exit (the workers ignore SIGTERM); it must read as with --workers 0: one line, exit 2."""
+    root = make_dataset(tmp_path / 'bad', train=4, test=1)
+    broken = root / 'sequences' / '00001' / '0002' / 'im2.png'
+    broken.write_bytes(b'not an image')
+    command = [sys.executable, str(REPO / 'train_and_test.py'), '--data', str(root), '--out', str(tmp_path / 'run'),
+               '--batch-size', '2', '--crop', '64x64', '--val-every', '0', '--steps', '3', '--device', 'cpu']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == f'error: {broken}: not a readable image', result.stderr[-2000:]
+    assert 'Traceback' not in result.stderr

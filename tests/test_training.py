@@ -71,3 +71,31 @@ def test_weights_that_are_not_finite_are_never_saved():
     training.check_finite(3, good, {'b': torch.zeros(2)})
     with pytest.raises(training.Diverged, match=r'at step 3 \(weight b is not finite\)'):
         training.check_finite(3, good, {'b': torch.tensor([0.0, float('inf')])})
+
+
+def test_loader_batches_end_their_workers_and_pass_a_worker_error_on_as_one_line(tmp_path):
+    from torch.utils.data import DataLoader, Dataset
+
+    class Broken(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            if index == 2:
+                raise UsageError(f'{tmp_path / "im2.png"}: not a readable image')
+            return torch.tensor(index)
+
+    loaders = []
+
+    def start():
+        loaders.append(iter(DataLoader(Broken(), batch_size=1, num_workers=2, worker_init_fn=training.quiet_worker)))
+        return loaders[-1]
+
+    batches = training.loader_batches(start)
+    assert int(next(batches)) == 0
+    batches.close()  # as run_steps does when it returns
+    assert not any(worker.is_alive() for worker in loaders[-1]._workers)
+    with pytest.raises(UsageError) as raised:
+        list(training.loader_batches(start))
+    assert str(raised.value) == f'{tmp_path / "im2.png"}: not a readable image'
+    assert not any(worker.is_alive() for worker in loaders[-1]._workers)

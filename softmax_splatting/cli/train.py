@@ -54,7 +54,7 @@ from ..files import atomic_path, load_checkpoint
 from ..losses import LOSSES, REFERENCE_LOSSES
 from ..main_net import MainNet
 from ..resources import configure_threads, select_device
-from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, quiet_worker, run_steps, start_quietly,
+from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, loader_batches, quiet_worker, run_steps,
                         stopped)
 from ..triplet_data import AUGMENTATIONS, LIST_FILES, TripletDataset, triplet_paths
 from . import options, tables
@@ -379,8 +379,9 @@ class Trainer:
                           persistent_workers=False)
 
     def batches(self, dataset: TripletDataset, epoch: int, skip: int) -> Iterator:
-        """The epoch's batches, from worker processes that a stop signal cannot kill (``training.start_quietly``)."""
-        return start_quietly(lambda: iter(self.loader(dataset, epoch, skip)))
+        """The epoch's batches, from worker processes that a stop signal cannot kill and that end with the
+        iteration (``training.loader_batches``)."""
+        return loader_batches(lambda: self.loader(dataset, epoch, skip))
 
     def validate(self, dataset: TripletDataset) -> Dict[str, float]:
         model = self.evaluated

@@ -33,7 +33,7 @@ from ..pwc.loss import FLOW_SCALE, endpoint_error, multiscale_loss
 from ..pwc.network import MULTIPLE, CheckpointError, PWCNet
 from ..resources import configure_threads, select_device
 from ..synthetic_flow import SyntheticFlow
-from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, quiet_worker, run_steps, start_quietly,
+from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, loader_batches, quiet_worker, run_steps,
                         stopped)
 from . import options
 
@@ -247,7 +247,7 @@ def train(args: argparse.Namespace) -> Path:
 
     try:
         with StopSignals() as stop:
-            step = run_steps(step, args.steps, start_quietly(lambda: iter(loader)), step_once, after_step, stop,
+            step = run_steps(step, args.steps, loader_batches(lambda: loader), step_once, after_step, stop,
                              description='PWC-Net')
         save_checkpoint(out / CHECKPOINT, net, optimizer, step, args)
     except Diverged as error:
