@@ -23,7 +23,8 @@ from typing import Iterator, List, Mapping, Union
 
 import torch
 
-__all__ = ['atomic_path', 'load_checkpoint', 'natural_key', 'non_finite', 'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
+__all__ = ['atomic_path', 'load_checkpoint', 'natural_key', 'non_finite', 'remove_stale_temporaries', 'write_json',
+           'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
 
 PathLike = Union[str, os.PathLike]
 
@@ -52,6 +53,24 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def remove_stale_temporaries(path: PathLike) -> List[Path]:
+    """Delete the temporaries that :func:`atomic_path` left beside ``path`` when a process was killed while writing
+    it (SIGKILL, an out-of-memory kill, a power cut: no ``finally`` runs); returns them.
+
+    Only for files that one process owns, such as a training run's checkpoints: another process writing ``path`` at
+    the same moment would lose its temporary.
+    """
+    path = Path(path)
+    # mkstemp's names: the prefix, eight characters of [a-z0-9_], the suffix
+    pattern = re.compile(rf'\.{re.escape(path.stem)}\.[a-z0-9_]{{8}}{re.escape(path.suffix)}')
+    if not path.parent.is_dir():
+        return []
+    stale = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name) and p.is_file()]
+    for temporary in stale:
+        temporary.unlink(missing_ok=True)
+    return stale
 
 
 def _umask() -> int:

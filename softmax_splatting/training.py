@@ -5,7 +5,9 @@ take a batch, take an optimizer step, report, save when due. Between two steps (
 for Ctrl-C or SIGTERM; the trainer then saves and stops with one line and exit status 128 + the signal, so an
 interrupted run resumes from the step it stopped at. Data-loading workers ignore those signals (the main process
 ends them after saving) and are started with the signals blocked, so a signal sent to the whole process group, as
-``pkill -f`` or a service manager does, cannot kill a worker while it starts. Because they ignore SIGTERM, the
+``pkill -f`` or a service manager does, cannot kill a worker while it starts. Before and after the loop (setting up,
+resuming) SIGTERM acts as Ctrl-C does there (:func:`terminate_as_interrupt`): the tool unwinds, an atomic write in
+progress deletes its temporary, and it exits with one line and 143. Because they ignore SIGTERM, the
 workers must be shut down by their loader before the process exits (the interpreter's exit terminates and then joins
 them, which would wait forever): :func:`loader_batches` does that however the iteration ends, and passes a bad input
 met in a worker (an unreadable image) on as the same one-line UsageError that it is without workers.
@@ -18,6 +20,7 @@ line naming the step and that checkpoint, with exit status 2 (the status of a ba
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import time
@@ -32,7 +35,7 @@ from .errors import Interrupted, UsageError
 from .files import non_finite
 
 __all__ = ['STOP_SIGNALS', 'Diverged', 'SaveSchedule', 'StopSignals', 'check_finite', 'loader_batches', 'quiet_worker',
-           'run_steps', 'start_quietly', 'stopped']
+           'run_steps', 'start_quietly', 'stopped', 'terminate_as_interrupt']
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 T = TypeVar('T')
@@ -86,6 +89,20 @@ def check_finite(step: int, *states: Mapping[str, torch.Tensor]) -> None:
     broken = [name for state in states for name in non_finite(state)]
     if broken:
         raise Diverged(step, f'weight {broken[0]} is not finite')
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While active, SIGTERM raises :class:`Interrupted` (status 143) wherever the main thread is, as Ctrl-C raises
+    KeyboardInterrupt, instead of ending the process on the spot; a :class:`StopSignals` inside takes over from it."""
+    def interrupt(number: int, _frame) -> None:
+        raise Interrupted(f'interrupted ({signal.Signals(number).name})', 128 + number)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def stopped(number: int, step: int, checkpoint: Path) -> Interrupted:

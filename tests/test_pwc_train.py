@@ -171,3 +171,12 @@ def test_divergence_stops_without_saving_non_finite_weights(tmp_path, capsys):
         assert all(torch.isfinite(v).all() for v in state['model'].values() if v.is_floating_point())
     else:
         assert 'no checkpoint was saved' in line
+
+
+def test_temporaries_of_a_killed_save_are_removed(tmp_path, capsys):
+    out = tmp_path / 'run'
+    out.mkdir()
+    (out / '.checkpoint.a1b2c3d4.pt').write_bytes(b'partial')  # what atomic_path leaves when the save is killed
+    assert train.main(FAST + ['--steps', '1', '--out', str(out)]) == 0
+    assert 'the temporary file of a save that was killed' in capsys.readouterr().err
+    assert not [p for p in out.iterdir() if p.name.startswith('.')]

@@ -510,3 +510,44 @@ def test_a_bad_image_met_by_a_loader_worker_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1] == f'error: {broken}: not a readable image', result.stderr[-2000:]
     assert 'Traceback' not in result.stderr
+
+
+def test_temporaries_of_a_killed_save_are_removed_by_the_next_run(dataset, tmp_path, capsys):
+    """A save killed outright (SIGKILL, out of memory) leaves .last.<random>.pt beside last.pt (35 MB for the
+    paper's model); the next run into the folder, resumed or fresh, removes such files and says so."""
+    out = tmp_path / 'run'
+    assert train(dataset, out, '--steps', '1') == 0
+    stale = [out / '.last.k2x_9abc.pt', out / '.best.00000000.pt', out / '.log.abcdefgh.jsonl']
+    kept = [out / '.last.pt.mine', out / 'notes.last.abcdefgh.pt']  # not atomic_path's names: not ours to remove
+    for path in stale + kept:
+        path.write_bytes(b'partial')
+    capsys.readouterr()
+    assert train(dataset, out, '--steps', '2', '--resume') == 0
+    err = capsys.readouterr().err
+    assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)
+    assert f'note: removed {stale[0]}, the temporary file of a save that was killed' in err
+    fresh = tmp_path / 'fresh'  # killed during its first save: no last.pt, only the temporary
+    fresh.mkdir()
+    (fresh / '.last.zzzzzzzz.pt').write_bytes(b'partial')
+    assert train(dataset, fresh, '--steps', '1') == 0
+    assert sorted(p.name for p in fresh.iterdir() if p.name.startswith('.')) == []
+
+
+@pytest.mark.parametrize('signal_name, status, line', [('SIGTERM', 143, 'interrupted (SIGTERM)'),
+                                                        ('SIGINT', 130, 'interrupted')])
+def test_a_signal_while_setting_up_stops_as_ctrl_c_does(dataset, tmp_path, capsys, monkeypatch, signal_name, status,
+                                                        line):
+    """Outside the step loop (reading data, building the model, resuming) SIGTERM acted at once: no line, no
+    clean-up of a write in progress. It now unwinds as Ctrl-C does there: one line, 128 + the signal."""
+    import signal
+
+    building = tat.Trainer.__init__
+
+    def signalled(self, *args, **kwargs):
+        os.kill(os.getpid(), getattr(signal, signal_name))
+        building(self, *args, **kwargs)
+
+    monkeypatch.setattr(tat.Trainer, '__init__', signalled)
+    assert train(dataset, tmp_path / 'run', '--steps', '1') == status
+    assert capsys.readouterr().err.strip().splitlines()[-1] == line
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored for whoever called main()

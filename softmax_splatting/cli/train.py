@@ -55,7 +55,7 @@ from ..losses import LOSSES, REFERENCE_LOSSES
 from ..main_net import MainNet
 from ..resources import configure_threads, select_device
 from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, loader_batches, quiet_worker, run_steps,
-                        stopped)
+                        stopped, terminate_as_interrupt)
 from ..triplet_data import AUGMENTATIONS, LIST_FILES, TripletDataset, triplet_paths
 from . import options, tables
 
@@ -563,6 +563,10 @@ def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
                          f'another --out')
     if runtime.main:
         trainer.out.mkdir(parents=True, exist_ok=True)
+        # a save killed outright (SIGKILL, out of memory) leaves its temporary; this run owns the folder now
+        for name in ('last.pt', 'best.pt', 'final.pt', 'log.jsonl'):
+            for stale in files.remove_stale_temporaries(trainer.out / name):
+                print(f'note: removed {stale}, the temporary file of a save that was killed', file=sys.stderr)
     runtime.barrier()
     trainer.fit(train, val)
     if runtime.main:
@@ -689,7 +693,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    return errors.report_errors(lambda: run(build_parser().parse_args(argv), argv))
+    with terminate_as_interrupt():
+        return errors.report_errors(lambda: run(build_parser().parse_args(argv), argv))
 
 
 if __name__ == '__main__':

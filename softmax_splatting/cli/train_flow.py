@@ -28,13 +28,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .. import errors
 from ..chairs import FlyingChairs
 from ..errors import UsageError
-from ..files import atomic_path, load_checkpoint as read_checkpoint
+from ..files import atomic_path, load_checkpoint as read_checkpoint, remove_stale_temporaries
 from ..pwc.loss import FLOW_SCALE, endpoint_error, multiscale_loss
 from ..pwc.network import MULTIPLE, CheckpointError, PWCNet
 from ..resources import configure_threads, select_device
 from ..synthetic_flow import SyntheticFlow
 from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, loader_batches, quiet_worker, run_steps,
-                        stopped)
+                        stopped, terminate_as_interrupt)
 from . import options
 
 CHECKPOINT = 'checkpoint.pt'
@@ -225,6 +225,9 @@ def train(args: argparse.Namespace) -> Path:
             group['lr'] = args.lr
     dataset, length = build_dataset(args)
     out.mkdir(parents=True, exist_ok=True)
+    # a save killed outright (SIGKILL, out of memory) leaves its temporary; this run owns the folder now
+    for stale in remove_stale_temporaries(out / CHECKPOINT):
+        print(f'note: removed {stale}, the temporary file of a save that was killed', file=sys.stderr)
     if step >= args.steps:
         print(f'checkpoint is at step {step}, --steps is {args.steps}: nothing to do', file=sys.stderr)
         net.save(out / FINAL_WEIGHTS)
@@ -246,21 +249,23 @@ def train(args: argparse.Namespace) -> Path:
             schedule.saved()
 
     try:
-        with StopSignals() as stop:
+        with StopSignals() as stop:  # a signal during the last saves is recorded too: they complete
             step = run_steps(step, args.steps, loader_batches(lambda: loader), step_once, after_step, stop,
                              description='PWC-Net')
-        save_checkpoint(out / CHECKPOINT, net, optimizer, step, args)
+            save_checkpoint(out / CHECKPOINT, net, optimizer, step, args)
+            if not stop():
+                net.save(out / FINAL_WEIGHTS)
     except Diverged as error:
         error.kept = kept
         raise
     if stop.received is not None:
         raise stopped(stop.received, step, out / CHECKPOINT)
-    net.save(out / FINAL_WEIGHTS)
     return out / FINAL_WEIGHTS
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return errors.report_errors(lambda: run(build_parser().parse_args(argv)))
+    with terminate_as_interrupt():
+        return errors.report_errors(lambda: run(build_parser().parse_args(argv)))
 
 
 def run(args: argparse.Namespace) -> int:
