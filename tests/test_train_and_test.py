@@ -551,3 +551,48 @@ def test_a_signal_while_setting_up_stops_as_ctrl_c_does(dataset, tmp_path, capsy
     assert train(dataset, tmp_path / 'run', '--steps', '1') == status
     assert capsys.readouterr().err.strip().splitlines()[-1] == line
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored for whoever called main()
+
+
+def test_validation_without_test_triplets_is_refused_not_skipped(tmp_path, capsys):
+    """--val-every (default 2000) on a root without a test list turned validation off without a word: no best.pt,
+    no curve. It is refused with what to do; --val-every 0 trains without validation, as asked."""
+    root = make_dataset(tmp_path / 'data', train=2, test=1)
+    (root / 'tri_testlist.txt').unlink()
+    assert train(root, tmp_path / 'a', '--steps', '1', '--val-every', '5') == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (f'error: --val-every 5 validates on {root / "tri_testlist.txt"}, which does not exist; give a root '
+                    f'with test triplets (--val-data DIR) or train without validation (--val-every 0)')
+    (root / 'tri_testlist.txt').write_text('\n')  # make_triplets.py --test-fraction 0 writes an empty list
+    assert train(root, tmp_path / 'b', '--steps', '1', '--val-every', '5') == 2
+    assert 'which is empty; give a root with test triplets' in capsys.readouterr().err
+    assert not (tmp_path / 'a').exists() and not (tmp_path / 'b').exists()  # refused before anything was written
+    assert train(root, tmp_path / 'c', '--steps', '1', '--train-val-size', '2') == 2
+    assert '--train-val-size scores training triplets at each validation' in capsys.readouterr().err
+    assert train(root, tmp_path / 'd', '--steps', '1') == 0  # the helper's --val-every 0
+
+
+def test_a_fresh_run_refuses_a_folder_with_another_runs_log(dataset, tmp_path, capsys):
+    """An old log.jsonl (a run killed before its first save, or one whose last.pt was removed) was appended to: every
+    step twice. Like last.pt, it makes a fresh run refuse the folder; --resume is what continues a run."""
+    out = tmp_path / 'run'
+    out.mkdir()
+    (out / 'log.jsonl').write_text('{"step": 1, "loss": 0.5}\n')
+    assert train(dataset, out, '--steps', '1') == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f'error: --out {out} holds log.jsonl of another run but no last.pt to resume from; choose another --out or '
+        f'remove those files')
+    assert (out / 'log.jsonl').read_text() == '{"step": 1, "loss": 0.5}\n'
+    (tmp_path / 'plain').write_text('')
+    assert train(dataset, tmp_path / 'plain', '--steps', '1') == 2
+    assert 'exists and is not a folder' in capsys.readouterr().err
+
+
+def test_resume_refuses_a_run_already_past_steps(dataset, tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert train(dataset, out, '--steps', '3') == 0
+    final = (out / 'final.pt').read_bytes()
+    assert train(dataset, out, '--steps', '2', '--resume') == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f'error: --resume: {out / "last.pt"} is at step 3, past --steps 2; give a --steps above 3 to train on')
+    assert (out / 'final.pt').read_bytes() == final
+    assert train(dataset, out, '--steps', '3', '--resume') == 0  # at --steps already: nothing to train, accepted

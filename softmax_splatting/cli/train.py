@@ -325,6 +325,9 @@ class Trainer:
             differ = sorted(k for k in set(mine) | set(theirs or {}) if mine.get(k) != (theirs or {}).get(k))
             raise UsageError(f'--resume: {path} was trained with another model configuration ({", ".join(differ)}'
                              f'); repeat its --flow, --residual and --metric')
+        if int(payload['step']) > self.args.steps:  # nothing to train, and final.pt would be rewritten as if done
+            raise UsageError(f'--resume: {path} is at step {int(payload["step"])}, past --steps {self.args.steps}; '
+                             f'give a --steps above {int(payload["step"])} to train on')
         self.model.load_state_dict(payload['model'])
         self.optimizer.load_state_dict(payload['optimizer'])
         self.scheduler.load_state_dict(payload['scheduler'])
@@ -536,8 +539,48 @@ def run_benchmark(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
+RUN_FILES = ('last.pt', 'best.pt', 'final.pt', 'log.jsonl', 'tensorboard')
+
+
+def check_out_folder(out: Path, resume: bool) -> None:
+    """A fresh run needs an --out that holds no other run's files: its log and TensorBoard curves would be appended
+    to (each step then logged twice) and its best.pt compared with scores it never made. Only --resume continues a
+    run."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f'--out {out}: exists and is not a folder')
+    if resume:
+        return
+    if (out / 'last.pt').exists():
+        raise UsageError(f'{out / "last.pt"} exists: pass --resume to continue that run or choose another --out')
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found:
+        raise UsageError(f'--out {out} holds {", ".join(found)} of another run but no last.pt to resume from; choose '
+                         f'another --out or remove those files')
+
+
+def validation_set(args: argparse.Namespace, roots: Sequence[Path]) -> Optional[TripletDataset]:
+    """The triplets validated on every --val-every steps (None with --val-every 0). A missing or empty test list is
+    refused rather than validation silently skipped: best.pt and the curve would be missing without a word."""
+    if not args.val_every:
+        if args.train_val_size:
+            raise UsageError('--train-val-size scores training triplets at each validation; it needs --val-every '
+                             'above 0')
+        return None
+    root = Path(args.val_data) if args.val_data else roots[0]
+    listing = root / LIST_FILES['test']
+    names = [line for line in listing.read_text().splitlines() if line.strip()] if listing.is_file() else []
+    if not names:
+        state = 'is empty' if listing.is_file() else 'does not exist'
+        raise UsageError(f'--val-every {args.val_every} validates on {listing}, which {state}; give a root with test '
+                         f'triplets (--val-data DIR) or train without validation (--val-every 0)')
+    return TripletDataset(root, 'test', crop=None, augment=False, limit=args.val_size)
+
+
 def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
     roots = [Path(d) for d in args.data]
+    if runtime.main:
+        check_out_folder(Path(args.out), bool(args.resume))
+    val = validation_set(args, roots)
     train = TripletDataset(roots, 'train', crop=args.crop, augment=args.augment, seed=args.seed)
     root, name = train.items[0]
     first = frames.read_image(triplet_paths(root, name)[0])  # fail early on a broken layout
@@ -547,10 +590,8 @@ def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
     trainer = Trainer(args, runtime)
     if trainer.model.config.flow == 'dis':  # flows as the model computes them at inference
         train.flows = trainer.model.config.dis_parameters
-    val = None
-    val_root = Path(args.val_data) if args.val_data else roots[0]
-    if args.val_every and (val_root / LIST_FILES['test']).is_file():
-        val = TripletDataset(val_root, 'test', crop=None, augment=False, limit=args.val_size, flows=train.flows)
+        if val is not None:
+            val.flows = train.flows
     if args.train_val_size and val is not None:
         # Evenly spaced over all roots, whole frames, no augmentation: the same triplets at every validation.
         picks = np.unique(np.linspace(0, len(train) - 1, min(args.train_val_size, len(train))).round().astype(int))
@@ -558,13 +599,10 @@ def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
                                picks.tolist())
     if args.resume:
         trainer.resume(Path(args.resume) if args.resume != 'last' else trainer.out / 'last.pt')
-    elif runtime.main and (trainer.out / 'last.pt').exists():
-        raise UsageError(f'{trainer.out / "last.pt"} exists: pass --resume to continue that run or choose '
-                         f'another --out')
     if runtime.main:
         trainer.out.mkdir(parents=True, exist_ok=True)
         # a save killed outright (SIGKILL, out of memory) leaves its temporary; this run owns the folder now
-        for name in ('last.pt', 'best.pt', 'final.pt', 'log.jsonl'):
+        for name in RUN_FILES[:-1]:
             for stale in files.remove_stale_temporaries(trainer.out / name):
                 print(f'note: removed {stale}, the temporary file of a save that was killed', file=sys.stderr)
     runtime.barrier()
@@ -626,7 +664,8 @@ def build_parser() -> options.Parser:
     parser.add_argument('--init', metavar='PATH', help='weights to start from: a MainNet checkpoint or a PWC-Net '
                                                        'file (network-default.pytorch layout)')
     parser.add_argument('--val-every', type=int, default=2000, help='validate every K steps on the test list '
-                                                                    '(0: never; default: 2000)')
+                                                                    '(0: never; default: 2000); a missing or '
+                                                                    'empty test list is refused')
     parser.add_argument('--val-size', type=int, default=200, help='triplets of the test list to validate/test on '
                                                                   '(default: 200 for validation)')
     parser.add_argument('--train-val-size', type=int, default=0, metavar='N',
