@@ -596,3 +596,19 @@ def test_resume_refuses_a_run_already_past_steps(dataset, tmp_path, capsys):
         f'error: --resume: {out / "last.pt"} is at step 3, past --steps 2; give a --steps above 3 to train on')
     assert (out / 'final.pt').read_bytes() == final
     assert train(dataset, out, '--steps', '3', '--resume') == 0  # at --steps already: nothing to train, accepted
+
+
+def test_last_pt_serves_as_a_model_and_final_pt_is_not_a_training_state(dataset, tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert train(dataset, out, '--steps', '2', '--flow', 'dis', '--ema', '0.5', '--lr', '1e-2') == 0
+    final, last = MainNet.from_file(out / 'final.pt').state_dict(), MainNet.from_file(out / 'last.pt').state_dict()
+    assert all(torch.equal(final[k], last[k]) for k in final)  # the EMA weights, as published
+    from softmax_splatting.cli import interpolate as run_a_pair
+    pair = dataset / 'sequences' / '00001' / '0001'
+    assert run_a_pair.main(['--one', str(pair / 'im1.png'), '--two', str(pair / 'im3.png'), '--out',
+                            str(tmp_path / 'mid.png'), '--model', str(out / 'last.pt')]) == 0
+    assert train(dataset, out, '--steps', '3', '--flow', 'dis', '--ema', '0.5', '--resume', out / 'final.pt') == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --resume: {out / 'final.pt'} is a model checkpoint (final.pt, best.pt), without the optimizer and "
+        f"schedule a run continues from: resume from the run's last.pt, or start a new run from these weights with "
+        f"--init")

@@ -52,14 +52,14 @@ from .. import errors, files, frames, metrics
 from ..errors import UsageError
 from ..files import atomic_path, load_checkpoint
 from ..losses import LOSSES, REFERENCE_LOSSES
-from ..main_net import MainNet
+from ..main_net import CHECKPOINT_FORMAT as MODEL_FORMAT, TRAINING_STATE_FORMAT, MainNet
 from ..resources import configure_threads, select_device
 from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, loader_batches, quiet_worker, run_steps,
                         stopped, terminate_as_interrupt)
 from ..triplet_data import AUGMENTATIONS, LIST_FILES, TripletDataset, triplet_paths
 from . import options, tables
 
-CHECKPOINT_FORMAT = 'softsplat-training'
+CHECKPOINT_FORMAT = TRAINING_STATE_FORMAT  # last.pt; MainNet.from_file also takes the weights from it
 
 
 class EpochTagged(Sampler):
@@ -209,8 +209,12 @@ def load_training_state(path: Path) -> Dict[str, object]:
         payload = load_checkpoint(path)
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(f'--resume: {error}') from None
+    if isinstance(payload, dict) and payload.get('format') == MODEL_FORMAT:
+        raise UsageError(f'--resume: {path} is a model checkpoint (final.pt, best.pt), without the optimizer and '
+                         f'schedule a run continues from: resume from the run\'s last.pt, or start a new run from '
+                         f'these weights with --init')
     if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
-        raise UsageError(f'--resume: {path} is not a training checkpoint of train_and_test.py')
+        raise UsageError(f'--resume: {path} is not a training checkpoint of train_and_test.py (its last.pt)')
     return payload
 
 
