@@ -23,8 +23,8 @@ from typing import Iterator, List, Mapping, Union
 
 import torch
 
-__all__ = ['atomic_path', 'load_checkpoint', 'natural_key', 'non_finite', 'remove_stale_temporaries', 'write_json',
-           'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
+__all__ = ['NonFiniteWeights', 'atomic_path', 'load_checkpoint', 'natural_key', 'non_finite', 'remove_stale_temporaries',
+           'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
 
 PathLike = Union[str, os.PathLike]
 
@@ -33,6 +33,10 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 SHARED_DATA = CHECKOUT.parent / 'shared' / 'data'
 # The example pair, installed with the package (``example_img/`` of the checkout links here).
 EXAMPLE_IMAGES = Path(__file__).resolve().parent / 'example_img'
+
+
+class NonFiniteWeights(ValueError):
+    """A checkpoint that reads well but holds NaN or infinite values (:func:`load_checkpoint`)."""
 
 
 @contextlib.contextmanager
@@ -84,8 +88,8 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
-        ValueError: the file is truncated or corrupt, is not a checkpoint of tensors and plain containers, or holds
-            a floating-point tensor with NaN or infinite values.
+        ValueError: the file is truncated or corrupt, or is not a checkpoint of tensors and plain containers;
+            :class:`NonFiniteWeights` (a ValueError) when a floating-point tensor holds NaN or infinite values.
     """
     path = Path(path)
     if not path.is_file():
@@ -101,8 +105,8 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
         if not bad:
             return payload
         more = f' and {len(bad) - 1} more' if len(bad) > 1 else ''
-        raise ValueError(f'{path}: holds NaN or infinite weights ({bad[0]}{more}), written by a training run that '
-                         f'diverged; use an earlier checkpoint')
+        raise NonFiniteWeights(f'{path}: holds NaN or infinite weights ({bad[0]}{more}), written by a training run '
+                               f'that diverged; use an earlier checkpoint')
     raise ValueError(f'{path}: cannot be read as a PyTorch checkpoint ({reason})')
 
 

@@ -67,17 +67,17 @@ class StopSignals:
 class Diverged(UsageError):
     """Training produced NaN or infinite values at ``step`` (``what`` says which) and stopped without saving.
 
-    ``kept`` (set by the trainer, which knows its files) names the last good checkpoint, or None when none was saved;
-    the one-line message names it.
+    The trainer, which knows its files, sets ``kept`` (the last good checkpoint, or None when none was saved) and
+    ``advice`` (how to go on from there); the one-line message names both.
     """
 
-    def __init__(self, step: int, what: str, kept: Optional[str] = None):
+    def __init__(self, step: int, what: str, kept: Optional[str] = None, advice: str = 'try a lower --lr'):
         super().__init__(step, what)
-        self.step, self.what, self.kept = step, what, kept
+        self.step, self.what, self.kept, self.advice = step, what, kept, advice
 
     def __str__(self) -> str:
         kept = f': {self.kept} is the last good checkpoint' if self.kept else ' (no checkpoint was saved)'
-        return f'training diverged at step {self.step} ({self.what}); stopped without saving{kept}; try a lower --lr'
+        return f'training diverged at step {self.step} ({self.what}); stopped without saving{kept}; {self.advice}'
 
 
 def check_finite(step: int, *states: Mapping[str, torch.Tensor]) -> None:

@@ -485,6 +485,8 @@ def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_c
     assert line.startswith('error: training diverged at step ') and 'Traceback' not in err, err[-2000:]
     assert f'{out / "last.pt"} (step {state["step"]}) is the last good checkpoint' in line, line
     assert f'at step {state["step"] + 1} (' in line  # the step after the last save, which it did not write
+    assert line.endswith(f'start a new run with a lower --lr and another --out, from those weights with --init '
+                         f'{out / "last.pt"}'), line
     assert not (out / 'final.pt').exists()
     for path in out.glob('*.pt'):
         assert tat.files.non_finite(torch.load(path, weights_only=True)) == [], path
@@ -495,6 +497,9 @@ def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_c
     torch.save(state, out / 'last.pt')
     assert train(dataset, out, '--steps', '6', '--flow', 'dis', '--resume') == 2
     assert 'holds NaN or infinite weights' in capsys.readouterr().err
+    assert train(dataset, tmp_path / 'b', '--steps', '1', '--flow', 'dis', '--init', out / 'last.pt') == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        f'error: --init {out / "last.pt"}: holds NaN or infinite weights (model.')  # not "neither ... nor ..."
 
 
 def test_a_bad_image_met_by_a_loader_worker_is_one_line_and_exit_2(tmp_path):
@@ -607,6 +612,8 @@ def test_last_pt_serves_as_a_model_and_final_pt_is_not_a_training_state(dataset,
     pair = dataset / 'sequences' / '00001' / '0001'
     assert run_a_pair.main(['--one', str(pair / 'im1.png'), '--two', str(pair / 'im3.png'), '--out',
                             str(tmp_path / 'mid.png'), '--model', str(out / 'last.pt')]) == 0
+    # a new run can start from a training state's weights (what the divergence message advises)
+    assert train(dataset, tmp_path / 'again', '--steps', '1', '--flow', 'dis', '--init', out / 'last.pt') == 0
     assert train(dataset, out, '--steps', '3', '--flow', 'dis', '--ema', '0.5', '--resume', out / 'final.pt') == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: --resume: {out / 'final.pt'} is a model checkpoint (final.pt, best.pt), without the optimizer and "

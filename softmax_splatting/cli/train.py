@@ -134,6 +134,8 @@ def build_model(args: argparse.Namespace) -> Tuple[MainNet, bool]:
         raise UsageError(f'--init {init}: no such file')
     try:
         return MainNet.from_file(init), True
+    except files.NonFiniteWeights as error:  # read well, so no other reading applies
+        raise UsageError(f'--init {error}') from None
     except ValueError as mainnet_error:
         from .. import pwc  # noqa: PLC0415 - only needed for this fallback
         if args.flow != 'pwc':
@@ -291,7 +293,7 @@ class Trainer:
         self.writer = None
         self.stop = StopSignals()
         self.probe: Optional[Subset] = None  # training triplets scored beside validation (--train-val-size)
-        self.kept: Optional[str] = None  # the last good training checkpoint on disk (resumed or saved), for Diverged
+        self.kept: Optional[Tuple[Path, int]] = None  # the last good training checkpoint on disk and its step
         self._elapsed_before, self._began = 0.0, time.monotonic()
 
     def elapsed(self) -> float:
@@ -343,7 +345,7 @@ class Trainer:
                 self.ema.update_parameters(self.model)
         set_rng_state(payload['rng'])
         self.step, self.best = int(payload['step']), float(payload['best_psnr'])
-        self.kept = f'{path} (step {self.step})'
+        self.kept = (path, self.step)
         self._elapsed_before, self._began = float(payload.get('elapsed', 0.0)), time.monotonic()
         self._truncate_log()
 
@@ -419,7 +421,7 @@ class Trainer:
         self.check_finite()
         if self.runtime.main:
             save_training_state(self.out / name, self)
-            self.kept = f'{self.out / name} (step {self.step})'
+            self.kept = (self.out / name, self.step)
 
     def publish(self, name: str) -> None:
         """Write the evaluated weights (the EMA when kept) as a MainNet checkpoint: best.pt, final.pt."""
@@ -431,7 +433,11 @@ class Trainer:
             try:
                 self._fit(train, val)
             except Diverged as error:
-                error.kept = self.kept
+                # --resume restores the learning rate of the checkpoint: a lower one needs a new run
+                error.kept = f'{self.kept[0]} (step {self.kept[1]})' if self.kept else None
+                error.advice = (f'start a new run with a lower --lr and another --out, from those weights with '
+                                f'--init {self.kept[0]}' if self.kept else
+                                'start again with a lower --lr and another --out')
                 raise
         if self.stop.received is not None:
             raise stopped(self.stop.received, self.step, self.out / 'last.pt')

@@ -257,6 +257,7 @@ def train(args: argparse.Namespace) -> Path:
                 net.save(out / FINAL_WEIGHTS)
     except Diverged as error:
         error.kept = kept
+        error.advice = 'continue from it with --resume and a lower --lr' if kept else 'try a lower --lr'
         raise
     if stop.received is not None:
         raise stopped(stop.received, step, out / CHECKPOINT)
