@@ -33,7 +33,6 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from . import frames
-from .errors import UsageError
 
 __all__ = ['SyntheticFlow', 'default_texture_dir', 'find_textures', 'procedural_texture', 'render_sample',
            'render_triplet']
@@ -72,11 +71,9 @@ def find_textures(folder: PathLike) -> List[Path]:
 
 @functools.lru_cache(maxsize=32)
 def _load_photo(path: str) -> torch.Tensor:
-    try:
-        image = frames.read_image(path)  # the project's one reader: a truncated photo is an error, not grey fill
-    except UsageError as error:
-        raise ValueError(str(error)) from None
-    return torch.from_numpy(image).permute(2, 0, 1).contiguous()  # uint8
+    # The project's one reader: an unreadable or truncated photo is the user's input, a UsageError naming the file
+    # (one line, also when a data-loading worker meets it), not grey fill.
+    return torch.from_numpy(frames.read_image(path)).permute(2, 0, 1).contiguous()  # uint8
 
 
 def procedural_texture(rng: np.random.Generator, size: int) -> torch.Tensor:

@@ -109,5 +109,5 @@ def test_every_tool_refuses_a_truncated_frame_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f'error: {folder / "001.png"}: truncated PNG file' in err and 'Traceback' not in err
     # photo textures of the synthetic flow data
-    with pytest.raises(ValueError, match='truncated PNG'):
+    with pytest.raises(UsageError, match='truncated PNG'):
         _load_photo(str(folder / '001.png'))

@@ -180,3 +180,19 @@ def test_temporaries_of_a_killed_save_are_removed(tmp_path, capsys):
     assert train.main(FAST + ['--steps', '1', '--out', str(out)]) == 0
     assert 'the temporary file of a save that was killed' in capsys.readouterr().err
     assert not [p for p in out.iterdir() if p.name.startswith('.')]
+
+
+@pytest.mark.parametrize('workers', ['0', '2'])
+def test_an_unreadable_texture_photo_is_one_line_and_exit_2(tmp_path, capsys, workers):
+    from images import texture
+
+    from softmax_splatting import frames
+    photos = tmp_path / 'photos'
+    frames.write_image(photos / 'a.jpg', texture(96, 96, 1))
+    (photos / 'b.jpg').write_bytes((photos / 'a.jpg').read_bytes()[:-50])  # truncated
+    argv = [a for a in FAST if a not in ('--textures', 'none', '--workers', '0')]
+    assert train.main(argv + ['--textures', str(photos), '--workers', workers, '--steps', '4', '--batch-size', '2',
+                              '--out', str(tmp_path / 'run')]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f'error: {photos / "b.jpg"}: truncated JPEG file (it ends before its ' \
+                                           f'end-of-image marker)' and 'Traceback' not in err, err[-2000:]
