@@ -590,6 +590,9 @@ def test_a_fresh_run_refuses_a_folder_with_another_runs_log(dataset, tmp_path, c
     (tmp_path / 'plain').write_text('')
     assert train(dataset, tmp_path / 'plain', '--steps', '1') == 2
     assert 'exists and is not a folder' in capsys.readouterr().err
+    assert train(dataset, tmp_path / 'plain' / 'run', '--steps', '1') == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f'error: --out {tmp_path / "plain" / "run"}: cannot ' \
+                                                                f'be created (Not a directory)'
 
 
 def test_resume_refuses_a_run_already_past_steps(dataset, tmp_path, capsys):

@@ -610,7 +610,10 @@ def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
     if args.resume:
         trainer.resume(Path(args.resume) if args.resume != 'last' else trainer.out / 'last.pt')
     if runtime.main:
-        trainer.out.mkdir(parents=True, exist_ok=True)
+        try:
+            trainer.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f'--out {trainer.out}: cannot be created ({error.strerror or error})') from None
         # a save killed outright (SIGKILL, out of memory) leaves its temporary; this run owns the folder now
         for name in RUN_FILES[:-1]:
             for stale in files.remove_stale_temporaries(trainer.out / name):
