@@ -2,7 +2,8 @@
 
 A problem with the user's input raises :class:`UsageError` anywhere below the tools; :func:`report_errors` turns it
 into ``error: ...`` and exit status 2, Ctrl-C into 130 and a clean stop on a signal (:class:`Interrupted`) into
-128 + the signal number.
+128 + the signal number. Training that diverges (``training.Diverged``, a UsageError: its options, usually --lr,
+did not fit the data) also ends with status 2.
 """
 
 from __future__ import annotations

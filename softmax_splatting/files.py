@@ -5,6 +5,8 @@ place when complete. Every checkpoint of the project (MainNet weights, training 
 ``torch.load(weights_only=True)``, so none can execute code from a file, and every failure reads the same way:
 PyTorch's own messages for a corrupt or foreign file are long and, for a weights-only refusal, suggest turning the
 safety off, which is the wrong advice. (``pwc/`` keeps its own two small equivalents so that it works on its own.)
+A checkpoint holding NaN or infinite values (written by a run that diverged) is refused as well: a model loaded from
+it would turn every frame black.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ import re
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Iterator, List, Union
+from typing import Iterator, List, Mapping, Union
 
 import torch
 
-__all__ = ['atomic_path', 'load_checkpoint', 'natural_key', 'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
+__all__ = ['NonFiniteWeights', 'atomic_path', 'load_checkpoint', 'natural_key', 'non_finite', 'remove_stale_temporaries',
+           'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
 
 PathLike = Union[str, os.PathLike]
 
@@ -30,6 +33,10 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 SHARED_DATA = CHECKOUT.parent / 'shared' / 'data'
 # The example pair, installed with the package (``example_img/`` of the checkout links here).
 EXAMPLE_IMAGES = Path(__file__).resolve().parent / 'example_img'
+
+
+class NonFiniteWeights(ValueError):
+    """A checkpoint that reads well but holds NaN or infinite values (:func:`load_checkpoint`)."""
 
 
 @contextlib.contextmanager
@@ -52,6 +59,24 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             temporary.unlink()
 
 
+def remove_stale_temporaries(path: PathLike) -> List[Path]:
+    """Delete the temporaries that :func:`atomic_path` left beside ``path`` when a process was killed while writing
+    it (SIGKILL, an out-of-memory kill, a power cut: no ``finally`` runs); returns them.
+
+    Only for files that one process owns, such as a training run's checkpoints: another process writing ``path`` at
+    the same moment would lose its temporary.
+    """
+    path = Path(path)
+    # mkstemp's names: the prefix, eight characters of [a-z0-9_], the suffix
+    pattern = re.compile(rf'\.{re.escape(path.stem)}\.[a-z0-9_]{{8}}{re.escape(path.suffix)}')
+    if not path.parent.is_dir():
+        return []
+    stale = [p for p in path.parent.iterdir() if pattern.fullmatch(p.name) and p.is_file()]
+    for temporary in stale:
+        temporary.unlink(missing_ok=True)
+    return stale
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -63,18 +88,41 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
-        ValueError: the file is truncated or corrupt, or is not a checkpoint of tensors and plain containers.
+        ValueError: the file is truncated or corrupt, or is not a checkpoint of tensors and plain containers;
+            :class:`NonFiniteWeights` (a ValueError) when a floating-point tensor holds NaN or infinite values.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'{path}: no such checkpoint file')
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         reason = ('not a checkpoint of tensors: corrupt, or holding pickled objects that safe loading refuses')
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError):
         reason = 'truncated or corrupt file'
+    else:
+        bad = non_finite(payload)
+        if not bad:
+            return payload
+        more = f' and {len(bad) - 1} more' if len(bad) > 1 else ''
+        raise NonFiniteWeights(f'{path}: holds NaN or infinite weights ({bad[0]}{more}), written by a training run '
+                               f'that diverged; use an earlier checkpoint')
     raise ValueError(f'{path}: cannot be read as a PyTorch checkpoint ({reason})')
+
+
+def non_finite(payload: object, name: str = '') -> List[str]:
+    """The names (``key.key``, ``[index]`` for lists) of the floating-point tensors in ``payload``, a tensor or
+    dicts, lists and tuples of them, that hold a NaN or an infinity."""
+    if isinstance(payload, torch.Tensor):
+        finite = not payload.is_floating_point() or bool(torch.isfinite(payload).all())
+        return [] if finite else [name or 'the tensor']
+    if isinstance(payload, Mapping):
+        items = ((f'{name}.{key}' if name else str(key), value) for key, value in payload.items())
+    elif isinstance(payload, (list, tuple)):
+        items = ((f'{name}[{index}]', value) for index, value in enumerate(payload))
+    else:
+        return []
+    return [bad for inner, value in items for bad in non_finite(value, inner)]
 
 
 def natural_key(path: Path) -> List[object]:

@@ -2,13 +2,18 @@
 
 Every command-line tool of the project reads and writes images through here so that they agree on colour order
 (OpenCV reads BGR; the project works in RGB), value range and rounding; writes are atomic (``files.atomic_path``).
+
+A file that ends early is an error, never an image: OpenCV decodes a truncated JPEG with the missing part filled grey
+and only prints libjpeg's "Premature end of JPEG file", and fails on a truncated PNG only after libpng has printed a
+line of its own. :func:`read_image` therefore checks that a JPEG or PNG file is complete before decoding it (the
+end-of-image marker after the last scan; the closing IEND chunk) and names the file in one line when it is not.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import cv2
 import numpy as np
@@ -20,15 +25,46 @@ from .files import atomic_path
 PathLike = Union[str, os.PathLike]
 
 
+JPEG_START = b'\xff\xd8\xff'
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_END = b'IEND\xaeB`\x82'  # type and CRC of the empty IEND chunk that closes every PNG
+
+
 def read_image(path: PathLike) -> np.ndarray:
-    """Read an image file as ``[H, W, 3]`` uint8 RGB. Raises UsageError if it is missing or unreadable."""
+    """Read an image file as ``[H, W, 3]`` uint8 RGB. Raises UsageError if it is missing, truncated (JPEG, PNG)
+    or unreadable."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f'{path}: no such file')
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UsageError(f'{path}: cannot be read ({error.strerror or error})') from None
+    problem = truncation(data)
+    if problem is not None:
+        raise UsageError(f'{path}: {problem}')
+    # imdecode of the bytes read once decodes exactly as imread (EXIF orientation included)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise UsageError(f'{path}: not a readable image')
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def truncation(data: bytes) -> Optional[str]:
+    """Why the bytes of a JPEG or PNG file are incomplete, or None (also for other formats, left to OpenCV).
+
+    JPEG: the end-of-image marker must follow the start of the last scan. Entropy-coded data never holds the marker
+    (0xFF bytes are stuffed), and markers inside an EXIF thumbnail come before the image's own scans, so a file cut
+    anywhere in or after its last scan header fails the test, while data appended after the image does not.
+    PNG: the IEND chunk must be present; it is always the last one.
+    """
+    if data.startswith(JPEG_START):
+        scan = data.rfind(b'\xff\xda')
+        if scan < 0 or data.find(b'\xff\xd9', scan + 2) < 0:
+            return 'truncated JPEG file (it ends before its end-of-image marker)'
+    elif data.startswith(PNG_SIGNATURE) and data.rfind(PNG_END) < 0:
+        return 'truncated PNG file (it ends before its IEND chunk)'
+    return None
 
 
 def to_tensor(image: np.ndarray, device: Union[str, torch.device] = 'cpu') -> torch.Tensor:

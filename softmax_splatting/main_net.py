@@ -49,6 +49,8 @@ from .gridnet import GridNet
 from .softsplat import softsplat
 
 CHECKPOINT_FORMAT = 'softsplat-mainnet'
+# The training state train_and_test.py writes (last.pt): MainNet.from_file takes its weights, as final.pt holds them.
+TRAINING_STATE_FORMAT = 'softsplat-training'
 PYRAMID_CHANNELS = (32, 64, 96)
 METRIC_LIMIT = 20.0  # the published demo's clip of the importance metric
 FLOWS = ('pwc', 'dis')
@@ -358,27 +360,50 @@ class MainNet(nn.Module):
 
     @classmethod
     def from_file(cls, path: Union[str, Path], map_location: Union[str, torch.device] = 'cpu') -> 'MainNet':
-        """Rebuild a network saved by :meth:`save`, in eval mode. Raises FileNotFoundError or ValueError with a
-        clear message."""
+        """Rebuild a network saved by :meth:`save` (``final.pt``, ``best.pt`` of train_and_test.py), or the network
+        of a training state of train_and_test.py (``last.pt``: the moving average of the weights when it keeps one,
+        as ``final.pt`` would hold them), in eval mode. Raises FileNotFoundError or ValueError with a clear one-line
+        message naming the file."""
         path = Path(path)
         payload = load_checkpoint(path)
+        if isinstance(payload, dict) and payload.get('format') == TRAINING_STATE_FORMAT:
+            payload = _training_state_weights(payload, path)
         if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
-            raise ValueError(f'{path}: not a MainNet checkpoint (expected a file written by MainNet.save or '
-                             f'train_and_test.py)')
+            raise ValueError(f'{path}: {_foreign(payload)}, not a MainNet checkpoint (expected final.pt, best.pt or '
+                             f'last.pt of train_and_test.py, or a file of MainNet.save)')
+        config = payload.get('config')
+        if not isinstance(config, dict):
+            raise ValueError(f'{path}: bad MainNet checkpoint: no configuration (the "config" entry of the network\'s '
+                             f'settings is missing)')
+        unknown = sorted(set(config) - {f.name for f in fields(MainNetConfig)})
+        if unknown:
+            raise ValueError(f'{path}: bad MainNet configuration: unknown settings {", ".join(map(str, unknown))} '
+                             f'(written by another version of this project?)')
         try:
-            config = MainNetConfig(**payload['config']).validate()
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f'{path}: bad MainNet configuration ({error})') from None
+            config = MainNetConfig(**config).validate()
+        except (TypeError, ValueError) as error:
+            raise ValueError(f'{path}: bad MainNet configuration: {first_line(error)}') from None
         model = cls(pwc_weights=None, config=config)
-        state = {k: v.float() if v.is_floating_point() else v for k, v in payload.get('state_dict', {}).items()}
-        missing, unexpected = _key_mismatch(model.state_dict(), state)
+        given = payload.get('state_dict')
+        if not isinstance(given, dict) or not all(isinstance(v, torch.Tensor) for v in given.values()):
+            raise ValueError(f'{path}: bad MainNet checkpoint: no weights (the "state_dict" entry of tensors is '
+                             f'missing)')
+        state = {k: v.float() if v.is_floating_point() else v for k, v in given.items()}
+        own = model.state_dict()
+        missing, unexpected = _key_mismatch(own, state)
         if missing or unexpected:
             raise ValueError(f'{path}: weights do not fit MainNet (missing: {_some(missing)}; '
                              f'unexpected: {_some(unexpected)})')
+        # PyTorch's own message puts the wrong shapes on lines after a heading that says nothing
+        wrong = [f'{k} {list(state[k].shape)} (expected {list(own[k].shape)})' for k in own
+                 if state[k].shape != own[k].shape]
+        if wrong:
+            raise ValueError(f'{path}: weights do not fit MainNet (wrong shapes: {_some(wrong, 3)})')
         try:
             model.load_state_dict(state)
         except RuntimeError as error:
-            raise ValueError(f'{path}: weights do not fit MainNet ({first_line(error)})') from None
+            reason = ' '.join(line.strip() for line in str(error).splitlines() if line.strip())
+            raise ValueError(f'{path}: weights do not fit MainNet ({reason[:300]})') from None
         return model.to(map_location).eval()
 
 
@@ -424,6 +449,34 @@ def _as_times(times: Sequence[Union[float, torch.Tensor]], n: int) -> List[torch
             raise ValueError(f't must lie in [0, 1], got {t.tolist() if t.numel() > 1 else float(t[0])}')
         result.append(t)
     return result
+
+
+def _training_state_weights(payload: Dict[str, object], path: Path) -> Dict[str, object]:
+    """The MainNet checkpoint inside a training state of train_and_test.py: its configuration and the weights it
+    publishes (the EMA's when it keeps one, else the model's)."""
+    ema = payload.get('ema')
+    if isinstance(ema, dict):  # an AveragedModel: 'module.'-prefixed weights and buffers, and its count
+        weights = {k[len('module.'):]: v for k, v in ema.items() if k.startswith('module.')}
+    else:
+        weights = payload.get('model')
+    if not isinstance(weights, dict):
+        raise ValueError(f'{path}: a training state of train_and_test.py without model weights (damaged?)')
+    return {'format': CHECKPOINT_FORMAT, 'config': payload.get('config'), 'state_dict': weights}
+
+
+def _foreign(payload: object) -> str:
+    """What a checkpoint that is not MainNet's holds, in a few words, for the error message."""
+    if not isinstance(payload, dict):
+        return f'holds a {type(payload).__name__}'
+    if isinstance(payload.get('format'), str):
+        return f'a checkpoint of format {payload["format"]!r}'
+    if {'model', 'optimizer', 'step'} <= set(payload):
+        return 'a training checkpoint of softsplat-train-flow (PWC-Net)'
+    keys = [k for k in payload if isinstance(k, str)]
+    if keys and all(isinstance(payload[k], torch.Tensor) for k in keys) and \
+            any(k.startswith(('moduleExtractor', 'netExtractor')) for k in keys):
+        return 'PWC-Net weights (give them to train_and_test.py with --init)'
+    return 'an unknown checkpoint'
 
 
 def _key_mismatch(expected: Dict[str, torch.Tensor], given: Dict[str, torch.Tensor]):

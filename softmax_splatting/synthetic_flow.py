@@ -27,11 +27,12 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
+
+from . import frames
 
 __all__ = ['SyntheticFlow', 'default_texture_dir', 'find_textures', 'procedural_texture', 'render_sample',
            'render_triplet']
@@ -70,10 +71,9 @@ def find_textures(folder: PathLike) -> List[Path]:
 
 @functools.lru_cache(maxsize=32)
 def _load_photo(path: str) -> torch.Tensor:
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f'{path}: not a readable image')
-    return torch.from_numpy(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).permute(2, 0, 1).contiguous()  # uint8
+    # The project's one reader: an unreadable or truncated photo is the user's input, a UsageError naming the file
+    # (one line, also when a data-loading worker meets it), not grey fill.
+    return torch.from_numpy(frames.read_image(path)).permute(2, 0, 1).contiguous()  # uint8
 
 
 def procedural_texture(rng: np.random.Generator, size: int) -> torch.Tensor:

@@ -5,23 +5,37 @@ take a batch, take an optimizer step, report, save when due. Between two steps (
 for Ctrl-C or SIGTERM; the trainer then saves and stops with one line and exit status 128 + the signal, so an
 interrupted run resumes from the step it stopped at. Data-loading workers ignore those signals (the main process
 ends them after saving) and are started with the signals blocked, so a signal sent to the whole process group, as
-``pkill -f`` or a service manager does, cannot kill a worker while it starts.
+``pkill -f`` or a service manager does, cannot kill a worker while it starts. Because they ignore SIGTERM, the
+workers must be shut down by their loader before the process exits (the interpreter's exit terminates and then joins
+them, which would wait forever): :func:`loader_batches` does that however the iteration ends, and passes a bad input
+met in a worker (an unreadable image) on as the same one-line UsageError that it is without workers. Before and
+after the loop (setting up, resuming) SIGTERM acts as Ctrl-C does there (:func:`terminate_as_interrupt`): the tool
+unwinds, an atomic write in progress deletes its temporary, and it exits with one line and 143.
+
+A step whose loss (or any value it reports) is NaN or infinite ends the run at once, before anything is saved:
+the optimizer has already applied that step's gradients, so the weights in memory are no longer worth keeping, and
+the last checkpoint on disk stays the last good one. The trainer reports it as :class:`Diverged`, one ``error:``
+line naming the step and that checkpoint, with exit status 2 (the status of a bad option, as --lr is the usual cause).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import signal
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Optional, TypeVar
+from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional, TypeVar
 
 import cv2
 import torch
 from tqdm import tqdm
 
-from .errors import Interrupted
+from .errors import Interrupted, UsageError
+from .files import non_finite
 
-__all__ = ['STOP_SIGNALS', 'SaveSchedule', 'StopSignals', 'quiet_worker', 'run_steps', 'start_quietly', 'stopped']
+__all__ = ['STOP_SIGNALS', 'Diverged', 'SaveSchedule', 'StopSignals', 'check_finite', 'loader_batches', 'quiet_worker',
+           'run_steps', 'start_quietly', 'stopped', 'terminate_as_interrupt']
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 T = TypeVar('T')
@@ -50,6 +64,47 @@ class StopSignals:
         return self.received is not None
 
 
+class Diverged(UsageError):
+    """Training produced NaN or infinite values at ``step`` (``what`` says which) and stopped without saving.
+
+    The trainer, which knows its files, sets ``kept`` (the last good checkpoint, or None when none was saved) and
+    ``advice`` (how to go on from there); the one-line message names both.
+    """
+
+    def __init__(self, step: int, what: str, kept: Optional[str] = None, advice: str = 'try a lower --lr'):
+        super().__init__(step, what)
+        self.step, self.what, self.kept, self.advice = step, what, kept, advice
+
+    def __str__(self) -> str:
+        kept = f': {self.kept} is the last good checkpoint' if self.kept else ' (no checkpoint was saved)'
+        return f'training diverged at step {self.step} ({self.what}); stopped without saving{kept}; {self.advice}'
+
+
+def check_finite(step: int, *states: Mapping[str, torch.Tensor]) -> None:
+    """Raise :class:`Diverged` if a floating-point tensor of the state dicts ``states`` holds NaN or infinity.
+
+    Trainers call it before every save: a step whose loss was still finite can break the weights (an infinite
+    gradient), and no checkpoint may hold such weights.
+    """
+    broken = [name for state in states for name in non_finite(state)]
+    if broken:
+        raise Diverged(step, f'weight {broken[0]} is not finite')
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While active, SIGTERM raises :class:`Interrupted` (status 143) wherever the main thread is, as Ctrl-C raises
+    KeyboardInterrupt, instead of ending the process on the spot; a :class:`StopSignals` inside takes over from it."""
+    def interrupt(number: int, _frame) -> None:
+        raise Interrupted(f'interrupted ({signal.Signals(number).name})', 128 + number)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def stopped(number: int, step: int, checkpoint: Path) -> Interrupted:
     """The one line (and exit status) of a run that saved ``checkpoint`` at ``step`` after signal ``number``."""
     return Interrupted(f'{signal.Signals(number).name}: stopped at step {step}, saved {checkpoint}; continue with '
@@ -75,6 +130,32 @@ def start_quietly(start: Callable[[], T]) -> T:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def loader_batches(start: Callable[[], Iterable[T]]) -> Iterator[T]:
+    """The batches of the DataLoader iterator that ``start()`` makes (started through :func:`start_quietly`).
+
+    A UsageError raised in a worker reaches the main process as a UsageError whose message is the worker's whole
+    traceback; it is raised again with the worker's own message, so that it reads as one line. The worker processes
+    are shut down when the iteration ends, however it ends (the last batch, an error, ``close()``): left to the
+    iterator's finalizer, they could outlive a reference cycle until the interpreter exits, and then hang it.
+    """
+    iterator = start_quietly(lambda: iter(start()))
+    try:
+        yield from iterator
+    except UsageError as error:
+        raise UsageError(_worker_message(str(error))) from None
+    finally:
+        shutdown = getattr(iterator, '_shutdown_workers', None)  # what the iterator's own finalizer calls
+        if shutdown is not None:
+            shutdown()
+
+
+def _worker_message(text: str) -> str:
+    """The message of a UsageError re-raised by a DataLoader: the text after the last line's exception name."""
+    marker = f'{UsageError.__module__}.{UsageError.__qualname__}: '
+    position = text.rfind(marker)
+    return text[position + len(marker):].strip() if text.startswith('Caught ') and position >= 0 else text
+
+
 class SaveSchedule:
     """Save every ``every_steps`` steps and whenever ``every_minutes`` have passed since the last save (0: never)."""
 
@@ -97,9 +178,12 @@ def run_steps(step: int, steps: int, batches: Iterable, train_step: Callable[[ob
     """Train from ``step`` to ``steps``; returns the step reached (fewer when ``stop()`` turned True).
 
     ``train_step(batch)`` takes one optimizer step and returns the values to show (loss, ...); ``after_step(step,
-    values)`` then logs, validates and saves. A progress bar shows the values and the steps per second.
+    values)`` then logs, validates and saves. A progress bar shows the values and the steps per second. Raises
+    :class:`Diverged` (``kept`` unset) as soon as a step returns a NaN or infinite value, before ``after_step``.
+    ``batches`` is closed on return or error (a generator's workers are shut down then).
     """
     if step >= steps or stop():
+        _close(batches)
         return step
     bar = tqdm(total=steps, initial=step, disable=not show, unit='it', desc=description, dynamic_ncols=True)
     began, done = time.perf_counter(), 0
@@ -108,6 +192,9 @@ def run_steps(step: int, steps: int, batches: Iterable, train_step: Callable[[ob
             if stop():  # arrived while the batch was loading
                 break
             values = train_step(batch)
+            broken = [f'{name} {value}' for name, value in values.items() if not math.isfinite(value)]
+            if broken:
+                raise Diverged(step + 1, ', '.join(broken))
             step, done = step + 1, done + 1
             bar.update(1)
             bar.set_postfix({**{k: f'{v:.4f}' for k, v in values.items()},
@@ -117,4 +204,12 @@ def run_steps(step: int, steps: int, batches: Iterable, train_step: Callable[[ob
                 break
     finally:
         bar.close()
+        _close(batches)
     return step
+
+
+def _close(batches: Iterable) -> None:
+    """End a generator of batches (:func:`loader_batches`) now, which shuts its worker processes down."""
+    close = getattr(batches, 'close', None)
+    if close is not None:
+        close()

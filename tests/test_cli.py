@@ -74,3 +74,23 @@ def test_benchmark_dispatches_to_the_named_benchmark(capsys, monkeypatch):
     monkeypatch.setattr(sys, 'argv', ['softsplat-benchmark'])
     assert benchmark.main(['model', '--sizes', '64x64']) == 0
     assert seen == [['--sizes', '64x64']] and sys.argv[0] == 'softsplat-benchmark model'
+
+
+def test_threads_are_bounded_by_the_usable_cores(monkeypatch):
+    """--threads 1000 was accepted and oversubscribed the machine; every tool now refuses more than 4 per core."""
+    monkeypatch.setattr(options, 'available_cores', lambda: 2)
+    assert options.threads('1') == 1 and options.threads('8') == 8
+    for text in ('0', '9', '1000', '-1', 'two'):
+        with pytest.raises(argparse.ArgumentTypeError):
+            options.threads(text)
+    with pytest.raises(argparse.ArgumentTypeError, match='1000 is not between 1 and 8'):
+        options.threads('1000')
+
+
+@pytest.mark.parametrize('tool', ['interpolate', 'train', 'train_flow', 'benchmark_middlebury', 'benchmark_model'])
+def test_every_tool_refuses_too_many_threads_before_any_work(tool):
+    from importlib import import_module
+
+    from softmax_splatting.errors import UsageError
+    with pytest.raises(UsageError, match=r'argument --threads: 100000 is not between 1 and \d+'):
+        import_module(f'softmax_splatting.cli.{tool}').build_parser().parse_args(['--threads', '100000'])

@@ -277,3 +277,80 @@ def test_model_on_gpu_matches_with_cupy_and_torch_kernels_and_the_cpu(monkeypatc
     assert torch.isfinite(half).all()
     reference = results['cupy'][0]
     assert (half.float() - reference).abs().max() <= 0.02 * reference.abs().max() + 0.01
+
+
+def test_non_finite_weights_are_refused_with_one_line_naming_the_file(tmp_path, capsys):
+    """A checkpoint of a run that diverged (NaN or infinite weights) is refused on loading: MainNet.from_file,
+    run_a_pair.py --model (exit 2, no frame written) and PWC-Net files; it would interpolate black frames."""
+    from softmax_splatting.cli import interpolate as run_a_pair
+    from softmax_splatting.files import EXAMPLE_IMAGES
+
+    model = MainNet(flow='dis', residual=True)
+    for value in (float('nan'), float('inf')):
+        path = tmp_path / f'diverged-{value}.pt'
+        with torch.no_grad():
+            next(p for p in model.parameters() if p.dim() == 4)[0, 0, 0, 0] = value
+        model.save(path)
+        with pytest.raises(ValueError, match=r'holds NaN or infinite weights \(state_dict\.'):
+            MainNet.from_file(path)
+        out = tmp_path / 'mid.png'
+        assert run_a_pair.main(['--one', str(EXAMPLE_IMAGES / 'one.png'), '--two', str(EXAMPLE_IMAGES / 'two.png'),
+                                '--out', str(out), '--model', str(path), '--device', 'cpu']) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith(f'error: {path}: holds NaN or infinite weights') and 'diverged' in err[-1], err
+        assert not out.exists()
+    flow = pwc.PWCNet()
+    with torch.no_grad():
+        flow.netRefiner.netMain[0].bias[0] = float('nan')
+    flow.save(tmp_path / 'pwc.pytorch')
+    with pytest.raises(pwc.CheckpointError, match=r'pwc.pytorch holds NaN or infinite weights \(netRefiner'):
+        pwc.PWCNet.from_file(tmp_path / 'pwc.pytorch')
+
+
+def test_checkpoint_errors_say_what_is_wrong_in_their_one_line(tmp_path, model):
+    """Tools show the first line of a loading error: it must hold the reason, not a heading (PyTorch's "Error(s) in
+    loading state_dict for MainNet:") or a bare key ("bad MainNet configuration ('config')")."""
+    good = tmp_path / 'good.pt'
+    model.save(good)
+    payload = torch.load(good, weights_only=True)
+
+    def message(change, name):
+        broken = {**payload, 'state_dict': dict(payload['state_dict']), 'config': dict(payload['config'])}
+        change(broken)
+        torch.save(broken, tmp_path / name)
+        with pytest.raises(ValueError) as raised:
+            MainNet.from_file(tmp_path / name)
+        text = str(raised.value)
+        assert '\n' not in text and text.startswith(f'{tmp_path / name}: '), text
+        return text
+
+    assert 'no configuration (the "config" entry' in message(lambda p: p.pop('config'), 'a.pt')
+    assert 'unknown settings colour' in message(lambda p: p['config'].update(colour=1), 'b.pt')
+    assert "metric must be 'brightness' or 'unet', got 'x'" in message(lambda p: p['config'].update(metric='x'), 'c.pt')
+    wide = message(lambda p: p['state_dict'].update(alpha=torch.zeros(2, 2)), 'd.pt')
+    assert 'wrong shapes: alpha [2, 2] (expected [' in wide, wide
+    assert 'no weights' in message(lambda p: p.pop('state_dict'), 'e.pt')
+    flow = tmp_path / 'pwc.pytorch'
+    pwc.PWCNet().save(flow)
+    with pytest.raises(ValueError, match='PWC-Net weights .*, not a MainNet checkpoint'):
+        MainNet.from_file(flow)
+    torch.save({'model': {}, 'optimizer': {}, 'step': 3}, tmp_path / 'checkpoint.pt')
+    with pytest.raises(ValueError, match='a training checkpoint of softsplat-train-flow'):
+        MainNet.from_file(tmp_path / 'checkpoint.pt')
+
+
+def test_a_training_state_loads_as_the_model_it_publishes(tmp_path, model):
+    """--model runs/x/last.pt said the file should come from train_and_test.py, which wrote it: the network of a
+    training state loads, with the moving average of the weights when the run keeps one (what final.pt holds)."""
+    from dataclasses import asdict
+    state = model.state_dict()
+    averaged = {k: v + 1 if v.is_floating_point() else v for k, v in state.items()}
+    training = {'format': 'softsplat-training', 'step': 4, 'config': asdict(model.config), 'model': state,
+                'optimizer': {}}
+    torch.save(training, tmp_path / 'last.pt')
+    loaded = MainNet.from_file(tmp_path / 'last.pt').state_dict()
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    ema = {**{f'module.{k}': v for k, v in averaged.items()}, 'n_averaged': torch.tensor(4)}
+    torch.save({**training, 'ema': ema}, tmp_path / 'last-ema.pt')
+    loaded = MainNet.from_file(tmp_path / 'last-ema.pt').state_dict()
+    assert all(torch.equal(loaded[k], averaged[k]) for k in state)

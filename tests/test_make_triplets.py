@@ -289,3 +289,71 @@ def test_classify_triplet() -> None:
     stats = mt.triplet_stats(shots[0], shots[0], np.roll(shots[0], 40, axis=1))
     assert max(stats['h12'], stats['h23']) < criteria.cut_hist
     assert mt.classify_triplet(stats, criteria) == 'cut'
+
+
+KEEP_ALL = ['--min-motion', '0', '--cut-ratio', '1000', '--cut-hist', '1']  # every triplet: no static, no cut
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob('*')) if path.is_file()}
+
+
+@pytest.mark.parametrize('stop', ['SIGINT', 'SIGTERM'])
+def test_an_interrupted_overwrite_leaves_the_output_as_it_was(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                              monkeypatch: pytest.MonkeyPatch, stop: str) -> None:
+    """--overwrite used to delete each source's folder before rebuilding it: Ctrl-C in the middle left lists naming
+    deleted triplets and sources of two sizes side by side. The run is now built beside OUT and moved in whole."""
+    import os
+    import signal
+
+    rng = np.random.default_rng(7)
+    for name in ('one', 'two'):
+        write_folder(tmp_path / 'clips' / name, moving(rng, 9, 48, 64, 3))
+    out = tmp_path / 'out'
+    inputs = [str(tmp_path / 'clips' / 'one'), str(tmp_path / 'clips' / 'two'), '--out', str(out),
+              '--test-fraction', '0', *KEEP_ALL]
+    assert run(capsys, *inputs, *SIZE_ARG)[0] == 0
+    before = snapshot(out)
+    written = []
+    original = mt._write_triplet
+
+    def interrupted(folder, triplet, extension, quality):
+        written.append(folder)
+        if len(written) == 4:  # the first triplet of the second source
+            os.kill(os.getpid(), getattr(signal, stop))
+        original(folder, triplet, extension, quality)
+
+    monkeypatch.setattr(mt, '_write_triplet', interrupted)
+    code, _, err = run(capsys, *inputs, '--size', '32x24', '--overwrite')
+    assert code == (130 if stop == 'SIGINT' else 143)
+    assert err.strip().splitlines()[-1].endswith(f'; {out} is as it was (this run\'s triplets were not kept)'), err
+    assert snapshot(out) == before
+    assert not [path for path in tmp_path.rglob('*make_triplets-partial*')]
+
+
+def test_an_overwrite_replaces_sources_whole_with_their_cached_flows(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    rng = np.random.default_rng(8)
+    for name in ('one', 'two', 'kept'):
+        write_folder(tmp_path / 'clips' / name, moving(rng, 9, 48, 64, 3))
+    out = tmp_path / 'out'
+    assert run(capsys, str(tmp_path / 'clips'), '--out', str(out), *SIZE_ARG, '--test-fraction', '0',
+               *KEEP_ALL)[0] == 0
+    for name in ('one', 'kept'):  # as training leaves them (triplet_data.TripletDataset)
+        (out / 'flow_cache' / 'dis-abc' / name).mkdir(parents=True)
+        (out / 'flow_cache' / 'dis-abc' / name / '0001.npy').write_bytes(b'flows')
+    (out / '.make_triplets-partial').mkdir()  # left by a run killed outright
+    (out / '.make_triplets-partial' / 'junk').write_bytes(b'')
+    code, _, _ = run(capsys, str(tmp_path / 'clips' / 'one'), str(tmp_path / 'clips' / 'two'), '--out', str(out),
+                     '--size', '32x24', '--overwrite', '--test-fraction', '0', '--max-per-source', '2', *KEEP_ALL)
+    assert code == 0
+    listed = lines(out / 'tri_trainlist.txt')
+    assert listed == ['one/0001', 'one/0002', 'two/0001', 'two/0002']
+    for name in ('one', 'two'):
+        assert sorted(p.name for p in (out / 'sequences' / name).iterdir()) == ['0001', '0002']
+    assert all(frames.read_image(out / 'sequences' / entry / 'im2.png').shape == (24, 32, 3) for entry in listed)
+    assert frames.read_image(out / 'sequences' / 'kept' / '0001' / 'im2.png').shape == (48, 64, 3)  # not this run's
+    assert not (out / 'flow_cache' / 'dis-abc' / 'one').exists()  # flows of the old 'one' triplets
+    assert (out / 'flow_cache' / 'dis-abc' / 'kept' / '0001.npy').exists()
+    assert sorted(p.name for p in out.iterdir()) == ['flow_cache', 'make_triplets.json', 'sequences',
+                                                     'tri_testlist.txt', 'tri_trainlist.txt']

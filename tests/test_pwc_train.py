@@ -157,3 +157,42 @@ def test_a_signal_saves_the_current_step_and_exits(tmp_path, number, status):
     assert done.returncode == 0, done.stderr[-2000:]
     assert torch.load(out / 'checkpoint.pt', weights_only=True)['step'] == step + 1
     assert (out / 'network-final.pytorch').is_file() and not list(out.glob('.*'))
+
+
+def test_divergence_stops_without_saving_non_finite_weights(tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert train.main(FAST + ['--lr', '1e30', '--steps', '6', '--save-every', '1', '--out', str(out)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith('error: training diverged at step '), line
+    assert not (out / train.FINAL_WEIGHTS).exists()
+    if (out / train.CHECKPOINT).exists():  # a first step can still leave finite (if useless) weights
+        state = torch.load(out / train.CHECKPOINT, weights_only=True)
+        assert f'{out / train.CHECKPOINT} (step {state["step"]}) is the last good checkpoint' in line
+        assert all(torch.isfinite(v).all() for v in state['model'].values() if v.is_floating_point())
+    else:
+        assert 'no checkpoint was saved' in line
+
+
+def test_temporaries_of_a_killed_save_are_removed(tmp_path, capsys):
+    out = tmp_path / 'run'
+    out.mkdir()
+    (out / '.checkpoint.a1b2c3d4.pt').write_bytes(b'partial')  # what atomic_path leaves when the save is killed
+    assert train.main(FAST + ['--steps', '1', '--out', str(out)]) == 0
+    assert 'the temporary file of a save that was killed' in capsys.readouterr().err
+    assert not [p for p in out.iterdir() if p.name.startswith('.')]
+
+
+@pytest.mark.parametrize('workers', ['0', '2'])
+def test_an_unreadable_texture_photo_is_one_line_and_exit_2(tmp_path, capsys, workers):
+    from images import texture
+
+    from softmax_splatting import frames
+    photos = tmp_path / 'photos'
+    frames.write_image(photos / 'a.jpg', texture(96, 96, 1))
+    (photos / 'b.jpg').write_bytes((photos / 'a.jpg').read_bytes()[:-50])  # truncated
+    argv = [a for a in FAST if a not in ('--textures', 'none', '--workers', '0')]
+    assert train.main(argv + ['--textures', str(photos), '--workers', workers, '--steps', '4', '--batch-size', '2',
+                              '--out', str(tmp_path / 'run')]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f'error: {photos / "b.jpg"}: truncated JPEG file (it ends before its ' \
+                                           f'end-of-image marker)' and 'Traceback' not in err, err[-2000:]

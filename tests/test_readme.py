@@ -107,3 +107,15 @@ def test_scripts_the_readme_runs_exist():
     for words in readme_commands():
         if words[0] == 'python' and words[1].endswith('.py'):
             assert (README.parent / words[1]).is_file(), words
+
+
+def test_the_package_folder_holds_what_the_package_runs_and_the_training_records_are_in_docs():
+    """weights/ (a link into the package) keeps the checkpoint and its README; the logs and curves of the CPU
+    training runs live in docs/training/, and every one of them that the READMEs or plot_training.py name exists."""
+    package_weights = README.parent / 'softmax_splatting' / 'weights'
+    assert sorted(p.name for p in package_weights.iterdir()) == ['README.md', 'softsplat.pt']
+    text = TEXT + (README.parent / 'tools' / 'plot_training.py').read_text()
+    named = set(re.findall(r'(?:docs/training/)?(train_log\w*\.jsonl|training_curve\.png|chunks_4_7\.png)', text))
+    assert {'train_log.jsonl', 'train_log_chunk7.jsonl', 'training_curve.png', 'chunks_4_7.png'} <= named
+    assert all((README.parent / 'docs' / 'training' / name).is_file() for name in named), named
+    assert not re.search(r'weights/(train_log|training_curve|chunks_4_7)', text)

@@ -471,3 +471,154 @@ def test_runtime_hands_set_device_an_index_for_a_plain_cuda_choice(monkeypatch):
     assert train.Runtime('cuda:1').device == torch.device('cuda', 1)
     assert chosen == [torch.device('cuda', 3), torch.device('cuda', 1)]
     assert train.Runtime('cpu').device == torch.device('cpu') and len(chosen) == 2
+
+
+def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_checkpoint(dataset, tmp_path, capsys):
+    """--lr 1e30 breaks the weights at the first step: the next loss is not finite. One line names that step and the
+    last good checkpoint, exit 2, and no checkpoint (last.pt, best.pt, final.pt) ever holds non-finite weights."""
+    out = tmp_path / 'run'
+    assert train(dataset, out, '--steps', '6', '--lr', '1e30', '--save-every', '1', '--val-every', '1',
+                 '--val-size', '1', '--flow', 'dis') == 2
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]
+    state = torch.load(out / 'last.pt', weights_only=True)
+    assert line.startswith('error: training diverged at step ') and 'Traceback' not in err, err[-2000:]
+    assert f'{out / "last.pt"} (step {state["step"]}) is the last good checkpoint' in line, line
+    assert f'at step {state["step"] + 1} (' in line  # the step after the last save, which it did not write
+    assert line.endswith(f'start a new run with a lower --lr and another --out, from those weights with --init '
+                         f'{out / "last.pt"}'), line
+    assert not (out / 'final.pt').exists()
+    for path in out.glob('*.pt'):
+        assert tat.files.non_finite(torch.load(path, weights_only=True)) == [], path
+    records = (out / 'log.jsonl').read_text()
+    assert 'NaN' not in records and 'Infinity' not in records
+    # a checkpoint holding NaN weights is refused on --resume as on --model
+    state['model'][next(k for k, v in state['model'].items() if v.is_floating_point())].fill_(float('nan'))
+    torch.save(state, out / 'last.pt')
+    assert train(dataset, out, '--steps', '6', '--flow', 'dis', '--resume') == 2
+    assert 'holds NaN or infinite weights' in capsys.readouterr().err
+    assert train(dataset, tmp_path / 'b', '--steps', '1', '--flow', 'dis', '--init', out / 'last.pt') == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        f'error: --init {out / "last.pt"}: holds NaN or infinite weights (model.')  # not "neither ... nor ..."
+
+
+def test_a_bad_image_met_by_a_loader_worker_is_one_line_and_exit_2(tmp_path):
+    """With the default four data-loading workers, an unreadable training frame ended in the worker's traceback and
+    then a hang at exit (the workers ignore SIGTERM); it must read as with --workers 0: one line, exit 2."""
+    root = make_dataset(tmp_path / 'bad', train=4, test=1)
+    broken = root / 'sequences' / '00001' / '0002' / 'im2.png'
+    broken.write_bytes(b'not an image')
+    command = [sys.executable, str(REPO / 'train_and_test.py'), '--data', str(root), '--out', str(tmp_path / 'run'),
+               '--batch-size', '2', '--crop', '64x64', '--val-every', '0', '--steps', '3', '--device', 'cpu']
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == f'error: {broken}: not a readable image', result.stderr[-2000:]
+    assert 'Traceback' not in result.stderr
+
+
+def test_temporaries_of_a_killed_save_are_removed_by_the_next_run(dataset, tmp_path, capsys):
+    """A save killed outright (SIGKILL, out of memory) leaves .last.<random>.pt beside last.pt (35 MB for the
+    paper's model); the next run into the folder, resumed or fresh, removes such files and says so."""
+    out = tmp_path / 'run'
+    assert train(dataset, out, '--steps', '1') == 0
+    stale = [out / '.last.k2x_9abc.pt', out / '.best.00000000.pt', out / '.log.abcdefgh.jsonl']
+    kept = [out / '.last.pt.mine', out / 'notes.last.abcdefgh.pt']  # not atomic_path's names: not ours to remove
+    for path in stale + kept:
+        path.write_bytes(b'partial')
+    capsys.readouterr()
+    assert train(dataset, out, '--steps', '2', '--resume') == 0
+    err = capsys.readouterr().err
+    assert not any(path.exists() for path in stale) and all(path.exists() for path in kept)
+    assert f'note: removed {stale[0]}, the temporary file of a save that was killed' in err
+    fresh = tmp_path / 'fresh'  # killed during its first save: no last.pt, only the temporary
+    fresh.mkdir()
+    (fresh / '.last.zzzzzzzz.pt').write_bytes(b'partial')
+    assert train(dataset, fresh, '--steps', '1') == 0
+    assert sorted(p.name for p in fresh.iterdir() if p.name.startswith('.')) == []
+
+
+@pytest.mark.parametrize('signal_name, status, line', [('SIGTERM', 143, 'interrupted (SIGTERM)'),
+                                                        ('SIGINT', 130, 'interrupted')])
+def test_a_signal_while_setting_up_stops_as_ctrl_c_does(dataset, tmp_path, capsys, monkeypatch, signal_name, status,
+                                                        line):
+    """Outside the step loop (reading data, building the model, resuming) SIGTERM acted at once: no line, no
+    clean-up of a write in progress. It now unwinds as Ctrl-C does there: one line, 128 + the signal."""
+    import signal
+
+    building = tat.Trainer.__init__
+
+    def signalled(self, *args, **kwargs):
+        os.kill(os.getpid(), getattr(signal, signal_name))
+        building(self, *args, **kwargs)
+
+    monkeypatch.setattr(tat.Trainer, '__init__', signalled)
+    assert train(dataset, tmp_path / 'run', '--steps', '1') == status
+    assert capsys.readouterr().err.strip().splitlines()[-1] == line
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored for whoever called main()
+
+
+def test_validation_without_test_triplets_is_refused_not_skipped(tmp_path, capsys):
+    """--val-every (default 2000) on a root without a test list turned validation off without a word: no best.pt,
+    no curve. It is refused with what to do; --val-every 0 trains without validation, as asked."""
+    root = make_dataset(tmp_path / 'data', train=2, test=1)
+    (root / 'tri_testlist.txt').unlink()
+    assert train(root, tmp_path / 'a', '--steps', '1', '--val-every', '5') == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (f'error: --val-every 5 validates on {root / "tri_testlist.txt"}, which does not exist; give a root '
+                    f'with test triplets (--val-data DIR) or train without validation (--val-every 0)')
+    (root / 'tri_testlist.txt').write_text('\n')  # make_triplets.py --test-fraction 0 writes an empty list
+    assert train(root, tmp_path / 'b', '--steps', '1', '--val-every', '5') == 2
+    assert 'which is empty; give a root with test triplets' in capsys.readouterr().err
+    assert not (tmp_path / 'a').exists() and not (tmp_path / 'b').exists()  # refused before anything was written
+    assert train(root, tmp_path / 'c', '--steps', '1', '--train-val-size', '2') == 2
+    assert '--train-val-size scores training triplets at each validation' in capsys.readouterr().err
+    assert train(root, tmp_path / 'd', '--steps', '1') == 0  # the helper's --val-every 0
+
+
+def test_a_fresh_run_refuses_a_folder_with_another_runs_log(dataset, tmp_path, capsys):
+    """An old log.jsonl (a run killed before its first save, or one whose last.pt was removed) was appended to: every
+    step twice. Like last.pt, it makes a fresh run refuse the folder; --resume is what continues a run."""
+    out = tmp_path / 'run'
+    out.mkdir()
+    (out / 'log.jsonl').write_text('{"step": 1, "loss": 0.5}\n')
+    assert train(dataset, out, '--steps', '1') == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f'error: --out {out} holds log.jsonl of another run but no last.pt to resume from; choose another --out or '
+        f'remove those files')
+    assert (out / 'log.jsonl').read_text() == '{"step": 1, "loss": 0.5}\n'
+    (tmp_path / 'plain').write_text('')
+    assert train(dataset, tmp_path / 'plain', '--steps', '1') == 2
+    assert 'exists and is not a folder' in capsys.readouterr().err
+    assert train(dataset, tmp_path / 'plain' / 'run', '--steps', '1') == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f'error: --out {tmp_path / "plain" / "run"}: cannot ' \
+                                                                f'be created (Not a directory)'
+
+
+def test_resume_refuses_a_run_already_past_steps(dataset, tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert train(dataset, out, '--steps', '3') == 0
+    final = (out / 'final.pt').read_bytes()
+    assert train(dataset, out, '--steps', '2', '--resume') == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f'error: --resume: {out / "last.pt"} is at step 3, past --steps 2; give a --steps above 3 to train on')
+    assert (out / 'final.pt').read_bytes() == final
+    assert train(dataset, out, '--steps', '3', '--resume') == 0  # at --steps already: nothing to train, accepted
+
+
+def test_last_pt_serves_as_a_model_and_final_pt_is_not_a_training_state(dataset, tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert train(dataset, out, '--steps', '2', '--flow', 'dis', '--ema', '0.5', '--lr', '1e-2') == 0
+    final, last = MainNet.from_file(out / 'final.pt').state_dict(), MainNet.from_file(out / 'last.pt').state_dict()
+    assert all(torch.equal(final[k], last[k]) for k in final)  # the EMA weights, as published
+    from softmax_splatting.cli import interpolate as run_a_pair
+    pair = dataset / 'sequences' / '00001' / '0001'
+    assert run_a_pair.main(['--one', str(pair / 'im1.png'), '--two', str(pair / 'im3.png'), '--out',
+                            str(tmp_path / 'mid.png'), '--model', str(out / 'last.pt')]) == 0
+    # a new run can start from a training state's weights (what the divergence message advises)
+    assert train(dataset, tmp_path / 'again', '--steps', '1', '--flow', 'dis', '--init', out / 'last.pt') == 0
+    assert train(dataset, out, '--steps', '3', '--flow', 'dis', '--ema', '0.5', '--resume', out / 'final.pt') == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --resume: {out / 'final.pt'} is a model checkpoint (final.pt, best.pt), without the optimizer and "
+        f"schedule a run continues from: resume from the run's last.pt, or start a new run from these weights with "
+        f"--init")

@@ -1,6 +1,6 @@
 """Draw a training curve from ``train_and_test.py`` logs: training loss and validation PSNR against the step.
 
-    python tools/plot_training.py weights/train_log.jsonl --out weights/training_curve.png
+    python tools/plot_training.py docs/training/train_log.jsonl --out docs/training/training_curve.png
 
 The loss panel shows every logged step (thin) and a running mean over ``--smooth`` steps; the PSNR panel shows the
 validation PSNR of each evaluation and, as a horizontal line, the classical interpolator's PSNR on the same
@@ -13,8 +13,9 @@ logs (e.g. one per chunk of training) are drawn as one curve when their steps co
 ``--compare`` each log is a run of its own (one line per run, named after its file), for runs that branch from one
 checkpoint with different settings::
 
-    python tools/plot_training.py weights/train_log_chunk4.jsonl weights/train_log_chunk5.jsonl \
-        weights/train_log_chunk6.jsonl weights/train_log_chunk7.jsonl --compare --out weights/chunks_4_7.png
+    python tools/plot_training.py docs/training/train_log_chunk4.jsonl docs/training/train_log_chunk5.jsonl \
+        docs/training/train_log_chunk6.jsonl docs/training/train_log_chunk7.jsonl --compare \
+        --out docs/training/chunks_4_7.png
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The options that several tools share, spelled and parsed one way everywhere, and the parser that reports them.
 
-``--device auto|cpu|cuda|cuda:N``, ``--threads N``, ``--model PATH|classical`` and sizes written ``WxH`` (width
-first, as video tools write them: ``1920x1080``). Each tool adds them through these functions so that the names,
-the formats and the error messages cannot drift apart.
+``--device auto|cpu|cuda|cuda:N``, ``--threads N`` (1 to 4 per usable core), ``--model PATH|classical`` and sizes
+written ``WxH`` (width first, as video tools write them: ``1920x1080``). Each tool adds them through these functions
+so that the names, the formats and the error messages cannot drift apart.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import torch
 
 from ..cupy_launch import import_cupy
 from ..errors import UsageError
-from ..resources import configure_threads, select_device
+from ..resources import available_cores, configure_threads, select_device
 
 __all__ = ['Parser', 'add_device', 'add_json', 'add_kernel_benchmark', 'add_model', 'add_repeats', 'add_threads',
-           'kernel_benchmark_setup', 'size']
+           'kernel_benchmark_setup', 'size', 'threads']
 
 
 class Parser(argparse.ArgumentParser):
@@ -51,9 +51,26 @@ def add_device(parser: argparse.ArgumentParser) -> None:
                         help='auto (CUDA when available), cpu, cuda or cuda:N (default: auto)')
 
 
+THREADS_PER_CORE = 4  # the most --threads per usable core: more only wait on each other (resources.py)
+
+
+def threads(text: str) -> int:
+    """argparse type of ``--threads``: an integer from 1 to ``THREADS_PER_CORE`` times the usable cores."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid int value: {text!r}') from None
+    limit = THREADS_PER_CORE * available_cores()
+    if not 1 <= count <= limit:
+        raise argparse.ArgumentTypeError(f'{count} is not between 1 and {limit} ({THREADS_PER_CORE} for each of the '
+                                         f'{available_cores()} usable cores; more only wait on each other)')
+    return count
+
+
 def add_threads(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--threads', type=int, default=None, metavar='N',
-                        help='CPU threads of PyTorch and OpenCV (default: OMP_NUM_THREADS, else the usable cores)')
+    parser.add_argument('--threads', type=threads, default=None, metavar='N',
+                        help=f'CPU threads of PyTorch and OpenCV, at most {THREADS_PER_CORE} per usable core '
+                             f'(default: OMP_NUM_THREADS, else the usable cores)')
 
 
 def add_repeats(parser: argparse.ArgumentParser, default: Optional[int], what: str) -> None:

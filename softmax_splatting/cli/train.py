@@ -6,7 +6,9 @@ starts from trained weights, then trained jointly) with what a reproducible run 
 temporal reversal), worker processes, validation with PSNR/SSIM against the classical interpolator's score,
 TensorBoard scalars, an optional moving average of the weights, atomic checkpoints that resume exactly (also after
 Ctrl-C or SIGTERM, which save the current step), and multi-GPU / multi-node training through PyTorch's own
-DistributedDataParallel under ``torchrun`` (NCCL on GPUs, gloo on CPUs).
+DistributedDataParallel under ``torchrun`` (NCCL on GPUs, gloo on CPUs). A NaN or infinite loss (too high a --lr)
+stops the run at that step without saving, with one line naming the step and the last good checkpoint and exit
+status 2, the status of bad input (``training.Diverged``); no checkpoint is written with non-finite weights.
 
 For CPUs, ``--flow dis --residual`` trains the model over OpenCV's DIS flow, cached per triplet, as a correction of
 the classical interpolator (see ``main_net.py``); ``weights/README.md`` records how the shipped weights were made.
@@ -50,13 +52,14 @@ from .. import errors, files, frames, metrics
 from ..errors import UsageError
 from ..files import atomic_path, load_checkpoint
 from ..losses import LOSSES, REFERENCE_LOSSES
-from ..main_net import MainNet
+from ..main_net import CHECKPOINT_FORMAT as MODEL_FORMAT, TRAINING_STATE_FORMAT, MainNet
 from ..resources import configure_threads, select_device
-from ..training import SaveSchedule, StopSignals, quiet_worker, run_steps, start_quietly, stopped
+from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, loader_batches, quiet_worker, run_steps,
+                        stopped, terminate_as_interrupt)
 from ..triplet_data import AUGMENTATIONS, LIST_FILES, TripletDataset, triplet_paths
 from . import options, tables
 
-CHECKPOINT_FORMAT = 'softsplat-training'
+CHECKPOINT_FORMAT = TRAINING_STATE_FORMAT  # last.pt; MainNet.from_file also takes the weights from it
 
 
 class EpochTagged(Sampler):
@@ -131,6 +134,8 @@ def build_model(args: argparse.Namespace) -> Tuple[MainNet, bool]:
         raise UsageError(f'--init {init}: no such file')
     try:
         return MainNet.from_file(init), True
+    except files.NonFiniteWeights as error:  # read well, so no other reading applies
+        raise UsageError(f'--init {error}') from None
     except ValueError as mainnet_error:
         from .. import pwc  # noqa: PLC0415 - only needed for this fallback
         if args.flow != 'pwc':
@@ -206,8 +211,12 @@ def load_training_state(path: Path) -> Dict[str, object]:
         payload = load_checkpoint(path)
     except (FileNotFoundError, ValueError) as error:
         raise UsageError(f'--resume: {error}') from None
+    if isinstance(payload, dict) and payload.get('format') == MODEL_FORMAT:
+        raise UsageError(f'--resume: {path} is a model checkpoint (final.pt, best.pt), without the optimizer and '
+                         f'schedule a run continues from: resume from the run\'s last.pt, or start a new run from '
+                         f'these weights with --init')
     if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
-        raise UsageError(f'--resume: {path} is not a training checkpoint of train_and_test.py')
+        raise UsageError(f'--resume: {path} is not a training checkpoint of train_and_test.py (its last.pt)')
     return payload
 
 
@@ -284,6 +293,7 @@ class Trainer:
         self.writer = None
         self.stop = StopSignals()
         self.probe: Optional[Subset] = None  # training triplets scored beside validation (--train-val-size)
+        self.kept: Optional[Tuple[Path, int]] = None  # the last good training checkpoint on disk and its step
         self._elapsed_before, self._began = 0.0, time.monotonic()
 
     def elapsed(self) -> float:
@@ -321,6 +331,9 @@ class Trainer:
             differ = sorted(k for k in set(mine) | set(theirs or {}) if mine.get(k) != (theirs or {}).get(k))
             raise UsageError(f'--resume: {path} was trained with another model configuration ({", ".join(differ)}'
                              f'); repeat its --flow, --residual and --metric')
+        if int(payload['step']) > self.args.steps:  # nothing to train, and final.pt would be rewritten as if done
+            raise UsageError(f'--resume: {path} is at step {int(payload["step"])}, past --steps {self.args.steps}; '
+                             f'give a --steps above {int(payload["step"])} to train on')
         self.model.load_state_dict(payload['model'])
         self.optimizer.load_state_dict(payload['optimizer'])
         self.scheduler.load_state_dict(payload['scheduler'])
@@ -332,6 +345,7 @@ class Trainer:
                 self.ema.update_parameters(self.model)
         set_rng_state(payload['rng'])
         self.step, self.best = int(payload['step']), float(payload['best_psnr'])
+        self.kept = (path, self.step)
         self._elapsed_before, self._began = float(payload.get('elapsed', 0.0)), time.monotonic()
         self._truncate_log()
 
@@ -374,8 +388,9 @@ class Trainer:
                           persistent_workers=False)
 
     def batches(self, dataset: TripletDataset, epoch: int, skip: int) -> Iterator:
-        """The epoch's batches, from worker processes that a stop signal cannot kill (``training.start_quietly``)."""
-        return start_quietly(lambda: iter(self.loader(dataset, epoch, skip)))
+        """The epoch's batches, from worker processes that a stop signal cannot kill and that end with the
+        iteration (``training.loader_batches``)."""
+        return loader_batches(lambda: self.loader(dataset, epoch, skip))
 
     def validate(self, dataset: TripletDataset) -> Dict[str, float]:
         model = self.evaluated
@@ -397,13 +412,33 @@ class Trainer:
                 if key not in ('step', 'time'):
                     self.writer.add_scalar(key, value, record['step'])
 
+    def check_finite(self) -> None:
+        """Diverged unless the weights (and the EMA's) are finite. Every rank checks (their weights are the same),
+        so that all stop together."""
+        check_finite(self.step, self.model.state_dict(), *([self.ema.state_dict()] if self.ema is not None else []))
+
     def save(self, name: str) -> None:
+        self.check_finite()
         if self.runtime.main:
             save_training_state(self.out / name, self)
+            self.kept = (self.out / name, self.step)
+
+    def publish(self, name: str) -> None:
+        """Write the evaluated weights (the EMA when kept) as a MainNet checkpoint: best.pt, final.pt."""
+        self.check_finite()
+        self.evaluated.save(self.out / name)
 
     def fit(self, train: TripletDataset, val: Optional[TripletDataset]) -> None:
         with self.stop:
-            self._fit(train, val)
+            try:
+                self._fit(train, val)
+            except Diverged as error:
+                # --resume restores the learning rate of the checkpoint: a lower one needs a new run
+                error.kept = f'{self.kept[0]} (step {self.kept[1]})' if self.kept else None
+                error.advice = (f'start a new run with a lower --lr and another --out, from those weights with '
+                                f'--init {self.kept[0]}' if self.kept else
+                                'start again with a lower --lr and another --out')
+                raise
         if self.stop.received is not None:
             raise stopped(self.stop.received, self.step, self.out / 'last.pt')
 
@@ -444,7 +479,7 @@ class Trainer:
                               show=self.runtime.main)
         self.save('last.pt')
         if self.runtime.main and not self.stop():
-            self.evaluated.save(self.out / 'final.pt')
+            self.publish('final.pt')
             if self.writer is not None:
                 self.writer.close()
 
@@ -476,7 +511,7 @@ class Trainer:
                 self.log({'step': self.step, 'val_psnr': result['psnr'], 'val_ssim': result['ssim']})
                 if result['psnr'] > self.best:
                     self.best = result['psnr']
-                    self.evaluated.save(self.out / 'best.pt')
+                    self.publish('best.pt')
                 probe = self.validate(self.probe) if self.probe is not None else None
                 if probe is not None and probe['count'] == len(self.probe):
                     self.log({'step': self.step, 'train_psnr': probe['psnr']})
@@ -514,8 +549,48 @@ def run_benchmark(args: argparse.Namespace, runtime: Runtime) -> int:
     return 0
 
 
+RUN_FILES = ('last.pt', 'best.pt', 'final.pt', 'log.jsonl', 'tensorboard')
+
+
+def check_out_folder(out: Path, resume: bool) -> None:
+    """A fresh run needs an --out that holds no other run's files: its log and TensorBoard curves would be appended
+    to (each step then logged twice) and its best.pt compared with scores it never made. Only --resume continues a
+    run."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f'--out {out}: exists and is not a folder')
+    if resume:
+        return
+    if (out / 'last.pt').exists():
+        raise UsageError(f'{out / "last.pt"} exists: pass --resume to continue that run or choose another --out')
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found:
+        raise UsageError(f'--out {out} holds {", ".join(found)} of another run but no last.pt to resume from; choose '
+                         f'another --out or remove those files')
+
+
+def validation_set(args: argparse.Namespace, roots: Sequence[Path]) -> Optional[TripletDataset]:
+    """The triplets validated on every --val-every steps (None with --val-every 0). A missing or empty test list is
+    refused rather than validation silently skipped: best.pt and the curve would be missing without a word."""
+    if not args.val_every:
+        if args.train_val_size:
+            raise UsageError('--train-val-size scores training triplets at each validation; it needs --val-every '
+                             'above 0')
+        return None
+    root = Path(args.val_data) if args.val_data else roots[0]
+    listing = root / LIST_FILES['test']
+    names = [line for line in listing.read_text().splitlines() if line.strip()] if listing.is_file() else []
+    if not names:
+        state = 'is empty' if listing.is_file() else 'does not exist'
+        raise UsageError(f'--val-every {args.val_every} validates on {listing}, which {state}; give a root with test '
+                         f'triplets (--val-data DIR) or train without validation (--val-every 0)')
+    return TripletDataset(root, 'test', crop=None, augment=False, limit=args.val_size)
+
+
 def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
     roots = [Path(d) for d in args.data]
+    if runtime.main:
+        check_out_folder(Path(args.out), bool(args.resume))
+    val = validation_set(args, roots)
     train = TripletDataset(roots, 'train', crop=args.crop, augment=args.augment, seed=args.seed)
     root, name = train.items[0]
     first = frames.read_image(triplet_paths(root, name)[0])  # fail early on a broken layout
@@ -525,10 +600,8 @@ def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
     trainer = Trainer(args, runtime)
     if trainer.model.config.flow == 'dis':  # flows as the model computes them at inference
         train.flows = trainer.model.config.dis_parameters
-    val = None
-    val_root = Path(args.val_data) if args.val_data else roots[0]
-    if args.val_every and (val_root / LIST_FILES['test']).is_file():
-        val = TripletDataset(val_root, 'test', crop=None, augment=False, limit=args.val_size, flows=train.flows)
+        if val is not None:
+            val.flows = train.flows
     if args.train_val_size and val is not None:
         # Evenly spaced over all roots, whole frames, no augmentation: the same triplets at every validation.
         picks = np.unique(np.linspace(0, len(train) - 1, min(args.train_val_size, len(train))).round().astype(int))
@@ -536,11 +609,15 @@ def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
                                picks.tolist())
     if args.resume:
         trainer.resume(Path(args.resume) if args.resume != 'last' else trainer.out / 'last.pt')
-    elif runtime.main and (trainer.out / 'last.pt').exists():
-        raise UsageError(f'{trainer.out / "last.pt"} exists: pass --resume to continue that run or choose '
-                         f'another --out')
     if runtime.main:
-        trainer.out.mkdir(parents=True, exist_ok=True)
+        try:
+            trainer.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f'--out {trainer.out}: cannot be created ({error.strerror or error})') from None
+        # a save killed outright (SIGKILL, out of memory) leaves its temporary; this run owns the folder now
+        for name in RUN_FILES[:-1]:
+            for stale in files.remove_stale_temporaries(trainer.out / name):
+                print(f'note: removed {stale}, the temporary file of a save that was killed', file=sys.stderr)
     runtime.barrier()
     trainer.fit(train, val)
     if runtime.main:
@@ -600,7 +677,8 @@ def build_parser() -> options.Parser:
     parser.add_argument('--init', metavar='PATH', help='weights to start from: a MainNet checkpoint or a PWC-Net '
                                                        'file (network-default.pytorch layout)')
     parser.add_argument('--val-every', type=int, default=2000, help='validate every K steps on the test list '
-                                                                    '(0: never; default: 2000)')
+                                                                    '(0: never; default: 2000); a missing or '
+                                                                    'empty test list is refused')
     parser.add_argument('--val-size', type=int, default=200, help='triplets of the test list to validate/test on '
                                                                   '(default: 200 for validation)')
     parser.add_argument('--train-val-size', type=int, default=0, metavar='N',
@@ -667,7 +745,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    return errors.report_errors(lambda: run(build_parser().parse_args(argv), argv))
+    with terminate_as_interrupt():
+        return errors.report_errors(lambda: run(build_parser().parse_args(argv), argv))
 
 
 if __name__ == '__main__':

@@ -28,12 +28,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .. import errors
 from ..chairs import FlyingChairs
 from ..errors import UsageError
-from ..files import atomic_path, load_checkpoint as read_checkpoint
+from ..files import atomic_path, load_checkpoint as read_checkpoint, remove_stale_temporaries
 from ..pwc.loss import FLOW_SCALE, endpoint_error, multiscale_loss
 from ..pwc.network import MULTIPLE, CheckpointError, PWCNet
 from ..resources import configure_threads, select_device
 from ..synthetic_flow import SyntheticFlow
-from ..training import SaveSchedule, StopSignals, quiet_worker, run_steps, start_quietly, stopped
+from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, loader_batches, quiet_worker, run_steps,
+                        stopped, terminate_as_interrupt)
 from . import options
 
 CHECKPOINT = 'checkpoint.pt'
@@ -174,6 +175,7 @@ def train_step(net: PWCNet, optimizer: torch.optim.Optimizer,
 
 def save_checkpoint(path: Path, net: PWCNet, optimizer: torch.optim.Optimizer, step: int,
                     args: argparse.Namespace) -> None:
+    check_finite(step, net.state_dict())
     state = {'model': net.state_dict(), 'optimizer': optimizer.state_dict(), 'step': step,
              'rng': {'torch': torch.get_rng_state()},
              'args': {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}}
@@ -214,14 +216,18 @@ def train(args: argparse.Namespace) -> Path:
     net = PWCNet.from_file(args.init) if args.init else PWCNet()
     net = net.to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=2 * args.weight_decay)
-    step = 0
+    step, kept = 0, None  # kept: the last good checkpoint on disk, named when training diverges
     if args.resume is not None:
-        step = load_checkpoint(out / CHECKPOINT if args.resume == 'auto' else Path(args.resume), net, optimizer,
-                               device)
+        resumed = out / CHECKPOINT if args.resume == 'auto' else Path(args.resume)
+        step = load_checkpoint(resumed, net, optimizer, device)
+        kept = f'{resumed} (step {step})'
         for group in optimizer.param_groups:
             group['lr'] = args.lr
     dataset, length = build_dataset(args)
     out.mkdir(parents=True, exist_ok=True)
+    # a save killed outright (SIGKILL, out of memory) leaves its temporary; this run owns the folder now
+    for stale in remove_stale_temporaries(out / CHECKPOINT):
+        print(f'note: removed {stale}, the temporary file of a save that was killed', file=sys.stderr)
     if step >= args.steps:
         print(f'checkpoint is at step {step}, --steps is {args.steps}: nothing to do', file=sys.stderr)
         net.save(out / FINAL_WEIGHTS)
@@ -236,22 +242,31 @@ def train(args: argparse.Namespace) -> Path:
         return {'loss': float(loss), 'epe': float(epe)}
 
     def after_step(reached: int, _: Dict[str, float]) -> None:
+        nonlocal kept
         if schedule.due(reached):
             save_checkpoint(out / CHECKPOINT, net, optimizer, reached, args)
+            kept = f'{out / CHECKPOINT} (step {reached})'
             schedule.saved()
 
-    with StopSignals() as stop:
-        step = run_steps(step, args.steps, start_quietly(lambda: iter(loader)), step_once, after_step, stop,
-                         description='PWC-Net')
-    save_checkpoint(out / CHECKPOINT, net, optimizer, step, args)
+    try:
+        with StopSignals() as stop:  # a signal during the last saves is recorded too: they complete
+            step = run_steps(step, args.steps, loader_batches(lambda: loader), step_once, after_step, stop,
+                             description='PWC-Net')
+            save_checkpoint(out / CHECKPOINT, net, optimizer, step, args)
+            if not stop():
+                net.save(out / FINAL_WEIGHTS)
+    except Diverged as error:
+        error.kept = kept
+        error.advice = 'continue from it with --resume and a lower --lr' if kept else 'try a lower --lr'
+        raise
     if stop.received is not None:
         raise stopped(stop.received, step, out / CHECKPOINT)
-    net.save(out / FINAL_WEIGHTS)
     return out / FINAL_WEIGHTS
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return errors.report_errors(lambda: run(build_parser().parse_args(argv)))
+    with terminate_as_interrupt():
+        return errors.report_errors(lambda: run(build_parser().parse_args(argv)))
 
 
 def run(args: argparse.Namespace) -> int:

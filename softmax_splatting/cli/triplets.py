@@ -50,9 +50,14 @@ Split: ``tri_testlist.txt`` gets whole sources, never part of one: ``--test-sour
 ``--test-fraction`` of the sources that gave triplets (at least one source each side when there are two or more).
 The list files describe the sources of this run only.
 
-Writes are atomic: a triplet is written into a hidden folder that is renamed into place when its three frames are
-complete; list files and the summary go through :func:`files.atomic_path`. An existing non-empty source folder is
-refused unless ``--overwrite`` (which replaces that source's folder).
+A run changes OUT whole or not at all. Its triplets, lists and summary are written into a hidden folder beside their
+targets (``OUT/.make_triplets-partial``, or ``.OUT.make_triplets-partial`` next to an OUT that does not exist yet)
+and moved into place only once everything is written, with Ctrl-C and SIGTERM held back for those few renames; an
+interrupted or failed run removes that folder and leaves OUT as it was (no list naming a deleted triplet, no source
+rebuilt at one size beside another still at the old one). An existing non-empty source folder is refused unless
+``--overwrite``, which replaces that source's folder (and drops the DIS flows that training cached for its old
+triplets, ``OUT/flow_cache/*/<source>``). A hidden folder left by a run that was killed outright is removed by the
+next; two runs must not write into one OUT at the same time.
 
 Example: ``python make_triplets.py ../shared/data/davis --out /tmp/davis_triplets --format jpg --quality 95``
 """
@@ -64,6 +69,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -75,12 +81,14 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import errors, files, frames
-from ..errors import UsageError
+from ..errors import Interrupted, UsageError
 from ..footage import Source, check_video, discover_sources
+from ..training import StopSignals, terminate_as_interrupt
 from . import options
 
 __all__ = ['Criteria', 'resize_cover_crop', 'triplet_stats', 'classify_triplet',
-           'choose_test_sources', 'build_source', 'build_triplets', 'write_lists', 'main']
+           'choose_test_sources', 'build_source', 'build_triplets', 'check_targets', 'commit', 'staging_folder',
+           'write_lists', 'main']
 
 HISTOGRAM_BINS = 8
 
@@ -277,18 +285,27 @@ def build_source(source: Source, out: Path, size: Tuple[int, int], stride: int, 
     return result
 
 
-def build_triplets(sources: Sequence[Source], out: Path, size: Tuple[int, int] = (448, 256), stride: int = 1,
-                   step: Optional[int] = None, criteria: Criteria = Criteria(), extension: str = 'png',
-                   quality: int = 95, max_triplets: int = 0, overwrite: bool = False,
-                   progress: bool = True, notice: Callable[[str], None] = print) -> List[SourceResult]:
-    """Write the triplets of every source (see :func:`build_source`); checks the output folders first."""
-    step = step or 2 * stride + 1
+def check_targets(sources: Sequence[Source], out: Path, overwrite: bool) -> None:
+    """Refuse a source whose folder under ``out`` exists and is not empty, unless ``overwrite``."""
     for source in sources:
         folder = out / 'sequences' / source.name
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             if not overwrite:
                 raise UsageError(f'{folder} already exists and is not empty; pass --overwrite to replace it '
                                  f'or choose another --out')
+
+
+def build_triplets(sources: Sequence[Source], out: Path, size: Tuple[int, int] = (448, 256), stride: int = 1,
+                   step: Optional[int] = None, criteria: Criteria = Criteria(), extension: str = 'png',
+                   quality: int = 95, max_triplets: int = 0, overwrite: bool = False,
+                   progress: bool = True, notice: Callable[[str], None] = print) -> List[SourceResult]:
+    """Write the triplets of every source (see :func:`build_source`); checks the output folders first.
+
+    Writes into ``out`` directly; the tool builds into a staging folder and moves the result in whole
+    (:func:`staged_run`).
+    """
+    step = step or 2 * stride + 1
+    check_targets(sources, out, overwrite)
     for source in sources:
         if source.kind == 'video':
             check_video(source.path)
@@ -307,6 +324,40 @@ def build_triplets(sources: Sequence[Source], out: Path, size: Tuple[int, int] =
                    f'({2 * stride + 1} with --stride {stride})')
         results.append(result)
     return results
+
+
+STAGING = '.make_triplets-partial'
+
+
+def staging_folder(out: Path) -> Path:
+    """Where a run into ``out`` is built: inside it when it exists (the renames stay on its file system), else
+    beside it, to be renamed into ``out`` itself."""
+    return out / STAGING if out.is_dir() else out.with_name(f'.{out.name}{STAGING}')
+
+
+def commit(stage: Path, out: Path, names: Sequence[str]) -> None:
+    """Move a finished run from ``stage`` into ``out``: the sources ``names`` (their old folders and cached flows go
+    to ``stage/replaced``, which the caller deletes), then the lists and the summary. Call with the stop signals held
+    back, so that no Ctrl-C falls between two renames."""
+    if stage.parent != out:  # a new OUT: one rename
+        os.rename(stage, out)
+        return
+    replaced = stage / 'replaced'
+    replaced.mkdir()
+    (out / 'sequences').mkdir(exist_ok=True)
+    for name in names:
+        target, new = out / 'sequences' / name, stage / 'sequences' / name
+        if target.exists() or target.is_symlink():
+            os.rename(target, replaced / f'sequences-{name}')
+        if new.exists():
+            os.rename(new, target)
+        # flows cached by training for the old triplets of this name would be served for the new ones
+        caches = out / 'flow_cache'
+        for tag in (sorted(caches.iterdir()) if caches.is_dir() else []):
+            if (tag / name).exists():
+                os.rename(tag / name, replaced / f'flow_cache-{tag.name}-{name}')
+    for name in ('tri_trainlist.txt', 'tri_testlist.txt', 'make_triplets.json'):
+        os.replace(stage / name, out / name)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -414,42 +465,59 @@ def run(args: argparse.Namespace) -> int:
 
     began = time.monotonic()
     sources = discover_sources(args.inputs, args.exclude, notice=_notice)
-    results = build_triplets(sources, out, size, args.stride, step, criteria, args.format, args.quality,
-                             args.max_per_source, args.overwrite, progress=not args.no_progress, notice=_notice)
-    productive = [r.name for r in results if r.written]
-    if not productive:
-        raise UsageError('no triplets were written: every triplet was static or a cut, or the inputs are too '
-                         'short (see --min-motion, --cut-*, --stride)')
-    test_names = choose_test_sources(productive, args.test_fraction, args.test_sources, args.seed)
-    train_count, test_count = write_lists(out, results, test_names)
-    elapsed = time.monotonic() - began
-
-    record = {
-        'options': {'inputs': [str(path) for path in args.inputs], 'size': list(size), 'stride': args.stride,
-                    'step': step, 'format': args.format, 'quality': args.quality if args.format == 'jpg' else None,
-                    'criteria': criteria.__dict__, 'test_fraction': args.test_fraction,
-                    'test_sources': args.test_sources, 'seed': args.seed, 'exclude': args.exclude,
-                    'max_per_source': args.max_per_source},
-        'sources': {r.name: {'path': r.path, 'frames': r.frames, 'written': r.written, 'static': r.static,
-                             'cut': r.cut, 'split': 'test' if r.name in test_names else 'train'}
-                    for r in results},
-        'train_triplets': train_count, 'test_triplets': test_count, 'seconds': round(elapsed, 1),
-    }
-    _write_text(out / 'make_triplets.json', json.dumps(record, indent=2) + '\n')
+    check_targets(sources, out, args.overwrite)  # before any work
+    stage = staging_folder(out)
+    if stage.exists():  # left by a run that was killed outright
+        shutil.rmtree(stage)
+    committed = False
+    try:
+        results = build_triplets(sources, stage, size, args.stride, step, criteria, args.format, args.quality,
+                                 args.max_per_source, False, progress=not args.no_progress, notice=_notice)
+        productive = [r.name for r in results if r.written]
+        if not productive:
+            raise UsageError('no triplets were written: every triplet was static or a cut, or the inputs are too '
+                             'short (see --min-motion, --cut-*, --stride)')
+        test_names = choose_test_sources(productive, args.test_fraction, args.test_sources, args.seed)
+        train_count, test_count = write_lists(stage, results, test_names)
+        elapsed = time.monotonic() - began
+        record = {
+            'options': {'inputs': [str(path) for path in args.inputs], 'size': list(size), 'stride': args.stride,
+                        'step': step, 'format': args.format,
+                        'quality': args.quality if args.format == 'jpg' else None,
+                        'criteria': criteria.__dict__, 'test_fraction': args.test_fraction,
+                        'test_sources': args.test_sources, 'seed': args.seed, 'exclude': args.exclude,
+                        'max_per_source': args.max_per_source},
+            'sources': {r.name: {'path': r.path, 'frames': r.frames, 'written': r.written, 'static': r.static,
+                                 'cut': r.cut, 'split': 'test' if r.name in test_names else 'train'}
+                        for r in results},
+            'train_triplets': train_count, 'test_triplets': test_count, 'seconds': round(elapsed, 1),
+        }
+        _write_text(stage / 'make_triplets.json', json.dumps(record, indent=2) + '\n')
+        with StopSignals() as held:  # a signal now waits until OUT is whole again
+            commit(stage, out, [source.name for source in sources])
+            committed = True
+            if stage.exists():  # the replaced folders
+                shutil.rmtree(stage)
+    except (KeyboardInterrupt, Interrupted) as stop:
+        status = stop.status if isinstance(stop, Interrupted) else 130
+        raise Interrupted(f'{stop if isinstance(stop, Interrupted) else "interrupted"}; {out} is as it was (this '
+                          f'run\'s triplets were not kept)', status) from None
+    finally:
+        if not committed and stage.exists():
+            shutil.rmtree(stage, ignore_errors=True)
 
     print(_summary_table(results, test_names))
     print(f'{train_count} training and {test_count} test triplets ({len(test_names)} test source(s): '
           f'{", ".join(test_names) or "none"}) in {out} [{elapsed:.1f} s]')
+    if held.received is not None:
+        raise Interrupted(f'{signal.Signals(held.received).name}: received while {out} was being completed; it is '
+                          f'complete', 128 + held.received)
     return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    try:
+    with terminate_as_interrupt():  # SIGTERM unwinds as Ctrl-C does: the staging folder is removed
         return errors.report_errors(lambda: run(build_parser().parse_args(argv)))
-    except KeyboardInterrupt:
-        print('error: interrupted; completed triplets are in place, the list files were not written',
-              file=sys.stderr)
-        return 130
 
 
 if __name__ == '__main__':

@@ -248,7 +248,8 @@ class PWCNet(nn.Module):
     # -- checkpoints ---------------------------------------------------------------------------------------------
 
     def load_checkpoint_state(self, state: Mapping[str, torch.Tensor], source: str = 'state_dict') -> None:
-        """Load a state_dict in either key style, with an error listing missing/unexpected/mismatched keys."""
+        """Load a state_dict in either key style, with an error listing missing/unexpected/mismatched keys; weights
+        with NaN or infinite values are refused."""
         state = {to_net_layout(k): v for k, v in state.items()}
         own = self.state_dict()
         missing = [k for k in own if k not in state]
@@ -262,6 +263,12 @@ class PWCNet(nn.Module):
             raise CheckpointError(f'{source} does not match the PWC-Net layout of network-default.pytorch'
                                   + listing('missing keys', missing) + listing('unexpected keys', unexpected)
                                   + listing('wrong shapes', mismatched))
+        # weights of a run that diverged would give NaN flow, and every frame made with it black
+        broken = [k for k in own if state[k].is_floating_point() and not bool(torch.isfinite(state[k]).all())]
+        if broken:
+            more = f' and {len(broken) - 1} more' if len(broken) > 1 else ''
+            raise CheckpointError(f'{source} holds NaN or infinite weights ({broken[0]}{more}), written by a '
+                                  f'training run that diverged; use an earlier checkpoint')
         self.load_state_dict(state)
 
     @classmethod
@@ -274,8 +281,8 @@ class PWCNet(nn.Module):
 
         Raises:
             FileNotFoundError: the file does not exist (for the default path, the message says where to put it).
-            CheckpointError (a ValueError): the file is not such a checkpoint; the message lists missing,
-                unexpected and wrongly shaped keys.
+            CheckpointError (a ValueError): the file is not such a checkpoint (the message lists missing,
+                unexpected and wrongly shaped keys) or holds NaN or infinite weights.
         """
         path = Path(path) if path is not None else DEFAULT_WEIGHTS
         if not path.is_file():
