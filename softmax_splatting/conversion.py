@@ -7,14 +7,15 @@ than that pair, and this module uses it without computing any flow twice:
   previous pair, and frame i + 1's needs its flow to frame i + 2, the forward flow of the next pair. So every pair's
   two flows are computed once, when the pair is analysed, and the pair is synthesized one pair later, when its
   successor's flows exist. At the clip's ends and next to a scene cut that side's motion is linear.
-* Scene cuts (``video.scene_score``): decided per pair in the same analysis; a pair across a cut is not
-  interpolated (the nearer side repeats) and is no neighbour to the pairs around it.
-* Stages: decoding (and conversion to tensors) runs in one thread, analysis (scene score and DIS flows, which
-  release the GIL) in another, up to two pairs ahead, synthesis in the calling thread, and conversion to 8-bit and
-  encoding in a fourth. Every hand-over is a bounded queue, so at most a few frames and three pairs' flows are held
-  whatever the length of the video. The two heavy stages, analysis and synthesis, share the ``--threads`` budget
-  (half each, at least one): on 2 cores, one thread each took 142 ms per 854 x 480 pair, against 171 ms with both
-  stages at two threads (which wait on each other) and 183 ms with no overlap (2026-12-04, 2-core Intel Xeon VM).
+* Scene cuts (``video.scene_score``): decided per pair as frames are decoded; a pair across a cut gets no flow,
+  is not interpolated (the nearer side repeats) and is no neighbour to the pairs around it.
+* Stages: decoding (with the scene score and conversion to tensors) runs in one thread, analysis (the flows;
+  DIS releases the GIL) in another, up to two pairs ahead, synthesis in the calling thread, and conversion to
+  8-bit and encoding in a fourth. Every hand-over is a bounded queue, so at most a few frames and three pairs'
+  flows are held whatever the length of the video. The two heavy stages, analysis and synthesis, share the
+  ``--threads`` budget (half each, at least one): on 2 cores, flows and synthesis of the 23 pairs of a 854 x 480
+  clip side by side took 142 ms per pair with one thread each, 171 ms with two each (they wait on each other),
+  and 183 ms one after the other (a throwaway timing script, 2026-12-04, 2-core Intel Xeon VM).
 
 An interval's output frames are synthesized a few times at a time (``TIMES_PER_CALL``), so a large ``--factor``
 streams instead of holding all of an interval's frames at once.
@@ -49,6 +50,7 @@ def supports_motion(model) -> bool:
 class _Input:
     frame: video.Frame
     tensor: torch.Tensor  # [1, 3, H, W] float32 on the model's device
+    cut_before: bool      # a scene cut lies between the previous frame and this one
 
 
 @dataclass
@@ -197,16 +199,19 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
     quadratic = motion == 'quadratic' and flows_here
 
     def decoded() -> Iterator[_Input]:
+        # the scene score is decided here, beside decoding, the lightest stage; flows are the heaviest
+        previous = None
         for frame in source.frames():
-            yield _Input(frame, frames.to_tensor(frame.image, device))
+            cut = previous is not None and threshold > 0 and video.scene_score(previous, frame.image) > threshold
+            previous = frame.image
+            yield _Input(frame, frames.to_tensor(frame.image, device), cut)
 
     def analyse(first: _Input, second: _Input, interpolate: bool) -> _Analysis:
-        cut = threshold > 0 and video.scene_score(first.frame.image, second.frame.image) > threshold
         flows = None
-        if flows_here and not cut and (interpolate or quadratic):
+        if flows_here and not second.cut_before and (interpolate or quadratic):
             with torch.no_grad():
                 flows = model.estimate_flows(first.tensor, second.tensor)
-        return _Analysis(cut, flows)
+        return _Analysis(second.cut_before, flows)
 
     threads = torch.get_num_threads(), cv2.getNumThreads()
     per_stage = max(1, threads[0] // 2)

@@ -23,8 +23,8 @@ from typing import Iterator, List, Mapping, Union
 
 import torch
 
-__all__ = ['NonFiniteWeights', 'atomic_path', 'load_checkpoint', 'natural_key', 'non_finite', 'remove_stale_temporaries',
-           'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
+__all__ = ['NonFiniteWeights', 'atomic_path', 'load_checkpoint', 'natural_key', 'non_finite',
+           'remove_stale_temporaries', 'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
 
 PathLike = Union[str, os.PathLike]
 

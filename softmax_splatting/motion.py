@@ -24,8 +24,9 @@ falls back to the linear displacement elsewhere. The rule was chosen on the 11 D
     and |acceleration| <= 0.5 x mean flow + 2 px   +0.553 / +0.455   (0.8: +0.661, 0.9: +0.681 at step 2)
 
 A failed neighbour flow is caught by the brightness test; every limit on the acceleration's length also cut real
-curved motion and lowered the score, so it is off by default (``max_ratio = inf``). Without a neighbour (clip ends, scene cuts, pair mode without ``--before/--after``)
-:func:`linear` gives exactly the constant-velocity displacement ``t * flow``.
+curved motion and lowered the score, so it is off by default (``max_ratio = inf``). Without a neighbour (clip
+ends, scene cuts, pair mode without ``--before/--after``) :func:`linear` gives exactly the constant-velocity
+displacement ``t * flow``.
 """
 
 from __future__ import annotations
