@@ -144,6 +144,7 @@ class ClassicalInterpolator:
         self.alpha = float(alpha)
         self.coverage = float(coverage)
         self.guard = guard
+        self._errors = BrightnessErrors()
 
     def flows(self, one: torch.Tensor, two: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """DIS flow one -> two and two -> one, each ``[N, 2, H, W]`` float32 on the inputs' device (pixels)."""
@@ -196,28 +197,55 @@ class ClassicalInterpolator:
         two -> after for quadratic motion, each optional); see interpolate."""
         dtype = one.dtype
         one, two, flow_01, flow_10 = one.float(), two.float(), flow_01.float(), flow_10.float()
-        sources = splat_sources(one, two, flow_01, flow_10, self.alpha)
-        path_0 = motion.quadratic(flow_01, _float(flow_0p), one, _float(before), self.guard)
-        path_1 = motion.quadratic(flow_10, _float(flow_1n), two, _float(after), self.guard)
+        sources = splat_sources(one, two, flow_01, flow_10, self.alpha, self._errors)
+        paths = []
+        for image, flow, outer, neighbour in ((one, flow_01, _float(flow_0p), _float(before)),
+                                              (two, flow_10, _float(flow_1n), _float(after))):
+            error = self._errors(image, neighbour, outer) if outer is not None and neighbour is not None else None
+            paths.append(motion.quadratic(flow, outer, guard=self.guard, error=error))
+        path_0, path_1 = paths
         return [blend(sources, path_0.at(t), path_1.at(1.0 - t), t, self.coverage).to(dtype) for t in times]
+
+
+class BrightnessErrors:
+    """``[N, 1, H, W]`` mean over RGB of ``|image - backwarp(other, flow)|``, remembered for the last few
+    ``(image, other, flow)`` by identity. In the video path a frame's error towards a neighbour is needed twice: by
+    the guard of one pair's quadratic motion and by the importance metric of the next pair, and conversion.py hands
+    both the same tensors; the entries hold their tensors, so an identity is never reused while remembered."""
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self.entries: List[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def __call__(self, image: torch.Tensor, other: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        for known_image, known_other, known_flow, error in self.entries:
+            if known_image is image and known_other is other and known_flow is flow:
+                return error
+        error = torch.mean((image - backwarp(other, flow, padding='border')).abs_(), 1, keepdim=True)
+        self.entries = (self.entries + [(image, other, flow, error)])[-self.size:]
+        return error
 
 
 @torch.no_grad()
 def splat_sources(one: torch.Tensor, two: torch.Tensor, flow_01: torch.Tensor, flow_10: torch.Tensor,
-                  alpha: float) -> torch.Tensor:
+                  alpha: float, errors: Optional[BrightnessErrors] = None) -> torch.Tensor:
     """What :func:`blend` splats, for all times: ``[2N, 5, H, W]`` (frame one's samples, then frame two's).
 
     Channels: colour * e^Z, e^Z and a plain one whose splat is the coverage (the sum of the bilinear weights), with
     Z = -alpha * |I0 - backwarp(I1, F0->1)| (mean over RGB; symmetrically for frame two). Z lies in [-alpha, 0], so
     exp() needs no shift. Inputs ``[N, 3, H, W]`` and ``[N, 2, H, W]`` float32. Not differentiable (a fixed input
-    of the learned model); computed in place where it can, to keep 4K frames within memory.
+    of the learned model); computed in place where it can, to keep 4K frames within memory. ``errors``: a
+    :class:`BrightnessErrors` to take the brightness errors from (and leave them in).
     """
     n = one.shape[0]
     sources = one.new_empty((2 * n, 5) + tuple(one.shape[2:]))
     for k, (image, other, flow) in enumerate(((one, two, flow_01), (two, one, flow_10))):
         part = sources[k * n:(k + 1) * n]
         weight = part[:, 3:4]
-        torch.mean((image - backwarp(other, flow, padding='border')).abs_(), 1, keepdim=True, out=weight)
+        if errors is not None:
+            weight.copy_(errors(image, other, flow))
+        else:
+            torch.mean((image - backwarp(other, flow, padding='border')).abs_(), 1, keepdim=True, out=weight)
         weight.mul_(-alpha).exp_()
         torch.mul(image, weight, out=part[:, :3])
         part[:, 4:5].fill_(1.0)

@@ -105,15 +105,18 @@ def linear(flow: torch.Tensor) -> Motion:
 
 
 def quadratic(flow_next: torch.Tensor, flow_prev: Optional[torch.Tensor], image: Optional[torch.Tensor] = None,
-              neighbour: Optional[torch.Tensor] = None, guard: QuadraticGuard = DEFAULT_GUARD) -> Motion:
+              neighbour: Optional[torch.Tensor] = None, guard: QuadraticGuard = DEFAULT_GUARD,
+              error: Optional[torch.Tensor] = None) -> Motion:
     """Constant acceleration through three frames, where plausible; linear where not, or without a neighbour.
 
     Args:
         flow_next: ``[N, 2, H, W]`` flow from this frame to the other frame of the pair (time +1).
         flow_prev: flow from this frame to its neighbour on the far side (time -1), or None (linear motion).
         image, neighbour: ``[N, 3, H, W]`` this frame and that neighbour, RGB in [0, 1], for the guard's
-            brightness test; without them only the length test applies.
+            brightness test; without them (and without ``error``) only the length test applies.
         guard: the plausibility rule, see :class:`QuadraticGuard`.
+        error: ``[N, 1, H, W]``, the brightness test's mean absolute RGB difference of ``image`` and ``neighbour``
+            warped back along ``flow_prev``, when the caller has it already (then image and neighbour are unused).
     """
     if flow_prev is None:
         return linear(flow_next)
@@ -122,9 +125,11 @@ def quadratic(flow_next: torch.Tensor, flow_prev: Optional[torch.Tensor], image:
     if math.isfinite(guard.max_ratio):
         motion = 0.5 * (_length(flow_next) + _length(flow_prev))
         keep = _length(acceleration) <= guard.max_ratio * motion + guard.max_pixels
-    if image is not None and neighbour is not None and math.isfinite(guard.max_error):
+    if error is None and image is not None and neighbour is not None and math.isfinite(guard.max_error):
         error = (image - backwarp(neighbour.to(image.dtype), flow_prev.to(image.dtype), padding='border'))
-        matched = error.abs_().mean(1, keepdim=True) <= guard.max_error
+        error = error.abs_().mean(1, keepdim=True)
+    if error is not None and math.isfinite(guard.max_error):
+        matched = error <= guard.max_error
         keep = matched if keep is None else keep & matched
     if keep is not None:
         acceleration *= keep  # dropped: no acceleration, and then the velocity below is flow_next (linear)

@@ -169,3 +169,18 @@ def test_quadratic_motion_beats_linear_through_the_video_path(tmp_path):
         scores[motion] = np.mean([metrics.psnr(written[k][8:-8, 16:-16], truth[k][8:-8, 16:-16])
                                   for k in (3, 5)])  # inner odd frames: both neighbours exist
     assert scores['quadratic'] > scores['linear'] + 2, scores
+
+
+def test_each_brightness_error_is_computed_once(tmp_path, monkeypatch):
+    """A frame's error towards a neighbour serves the guard of one pair and the metric of the next: over 5 pairs,
+    10 warps instead of 18 (2 per pair for the metric, 1 per side with a neighbour for the guard)."""
+    from softmax_splatting import classical
+    folder = write_frames(tmp_path / 'in', shot(6, seed=10))
+    calls = []
+    original = classical.backwarp
+    monkeypatch.setattr(classical, 'backwarp', lambda *a, **k: calls.append(1) or original(*a, **k))
+    convert(folder, ClassicalInterpolator())
+    assert len(calls) == 10
+    calls.clear()
+    convert(folder, ClassicalInterpolator(), motion='linear')
+    assert len(calls) == 10  # linear: the metric's 2 per pair
