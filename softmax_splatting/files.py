@@ -100,6 +100,8 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
         reason = ('not a checkpoint of tensors: corrupt, or holding pickled objects that safe loading refuses')
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError):
         reason = 'truncated or corrupt file'
+    except (KeyError, IndexError, TypeError, AttributeError):  # the legacy unpickler meeting a file of another kind
+        reason = 'not a checkpoint file at all'
     else:
         bad = non_finite(payload)
         if not bad:

@@ -34,6 +34,8 @@ def read_image(path: PathLike) -> np.ndarray:
     """Read an image file as ``[H, W, 3]`` uint8 RGB. Raises UsageError if it is missing, truncated (JPEG, PNG)
     or unreadable."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f'{path}: is a folder, not an image file')
     if not path.is_file():
         raise UsageError(f'{path}: no such file')
     try:

@@ -535,7 +535,10 @@ class VideoSink:
             self.notices.append(f'{width}x{height} is odd: padded to {even_w}x{even_h} by repeating the edge, as '
                                 f'{self.options.pix_fmt} needs even sizes (--pix-fmt yuv444p keeps {width}x{height})')
         self.size = (even_w, even_h)
-        stream = self.container.add_stream(codec, rate=timeline.rate)
+        try:
+            stream = self.container.add_stream(codec, rate=timeline.rate)
+        except ValueError as error:  # e.g. H.264 into WebM
+            raise UsageError(f'--codec {codec}: cannot go into {self.out.suffix} ({first_line(error)})') from None
         stream.width, stream.height = even_w, even_h
         stream.pix_fmt = self.options.pix_fmt
         # the muxer may change the stream's time base when it writes the header (Matroska: 1 ms); frames keep ours

@@ -184,3 +184,17 @@ def test_each_brightness_error_is_computed_once(tmp_path, monkeypatch):
     calls.clear()
     convert(folder, ClassicalInterpolator(), motion='linear')
     assert len(calls) == 10  # linear: the metric's 2 per pair
+
+
+def test_a_mainnet_checkpoint_goes_through_the_video_path_with_its_own_flows(tmp_path):
+    from softmax_splatting.main_net import MainNet
+    torch.manual_seed(0)
+    model = MainNet(pwc_weights=None).eval()
+    calls = []
+    original = model.estimate_flows
+    model.estimate_flow = lambda *_: (_ for _ in ()).throw(AssertionError('a neighbour flow was computed'))
+    model.estimate_flows = lambda one, two: calls.append(1) or original(one, two)
+    folder = write_frames(tmp_path / 'in', shot(4, seed=11))
+    (count_in, count_out, _), sink = convert(folder, model)
+    assert (count_in, count_out, len(calls)) == (4, 7, 3)
+    assert all(image.shape == (48, 64, 3) for _, image in sink.written)

@@ -92,6 +92,8 @@ def test_default_model_without_weights_falls_back_with_a_notice(tmp_path, frame_
     ('out-is-folder', 'is a folder; give an image file name'),
     ('parent-is-file', 'is not a folder'),
     ('unwritable', 'cannot write in /proc'),
+    ('one-is-folder', 'is a folder, not an image file'),
+    ('checkpoint-text', r'cannot be read as a PyTorch checkpoint \(not a checkpoint file at all\)'),
 ])
 def test_pair_errors(tmp_path, frame_pair, capsys, case, message):
     one, two = frame_pair
@@ -142,6 +144,12 @@ def test_pair_errors(tmp_path, frame_pair, capsys, case, message):
         args[5] = tmp_path / 'file' / 'mid.png'
     elif case == 'unwritable':
         args[5] = '/proc/mid.png'
+    elif case == 'one-is-folder':
+        (tmp_path / 'folder').mkdir()
+        args[1] = tmp_path / 'folder'
+    elif case == 'checkpoint-text':
+        (tmp_path / 'notes.pt').write_text('some notes, not weights')
+        args[7] = tmp_path / 'notes.pt'
     assert run(*args) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ') and len(err.strip().splitlines()) == 1

@@ -93,7 +93,7 @@ def test_video_benchmark_runs_both_tools(tmp_path):
 
 
 @pytest.mark.parametrize('tool', ['plot_training.py', 'measure_scene_cuts.py', 'synthetic_triplets.py', 'gpu_check.py',
-                                  'gpu_kernel_cases.py'])
+                                  'gpu_kernel_cases.py', 'tune_motion.py'])
 def test_tools_have_help(tool):
     import subprocess
     result = subprocess.run([sys.executable, str(REPO / 'tools' / tool), '--help'], capture_output=True, text=True)
@@ -210,3 +210,22 @@ def test_gpu_check_steps_stop_on_time_keep_their_logs_and_respect_the_budget(tmp
     assert 'working' in log
     assert sorted(p.name for p in out.iterdir()) == ['gpu_check.tgz', 'summary.json', 'summary.md']
     shutil.rmtree(check.scratch)
+
+
+def test_tune_motion_scores_linear_and_guarded_quadratic_motion(tmp_path, capsys):
+    import tune_motion  # noqa: PLC0415
+    wide = texture(128, 192 + 64, seed=12)
+    shot = tmp_path / 'davis' / 'pan'
+    shot.mkdir(parents=True)
+    for k in range(9):  # accelerating: x = k^2 pixels
+        frames.write_image(shot / f'{k:05d}.png', np.ascontiguousarray(wide[:, k * k:k * k + 192]))
+    (tmp_path / 'davis' / 'libby').mkdir()  # a held-out name: never scored
+    assert tune_motion.main([str(tmp_path / 'davis'), '--step', '1', '--every', '1', '--guards', 'none',
+                             'inf/inf/0.2']) == 0
+    out = capsys.readouterr().out
+    assert 'step 1, 3 samples' in out and 'linear' in out and 'inf/inf/0.2' in out
+    gains = {line.split()[0]: float(line.split()[2].strip('(')) for line in out.splitlines() if 'vs linear' in line}
+    assert gains['none'] > 0.5  # accelerating content: quadratic motion is closer
+    assert tune_motion.main([str(tmp_path / 'absent')]) == 2
+    assert tune_motion.main([str(tmp_path / 'davis'), '--step', '3']) == 2  # 13 frames needed, 9 there
+    assert 'error:' in capsys.readouterr().err

@@ -298,6 +298,7 @@ def test_truncated_video_is_an_error_and_leaves_nothing(tmp_path, capsys):
     ('crf', '--crf 99: libx264 takes 0 (lossless or best) to 51'),
     ('unsupported-pix-fmt', '--pix-fmt rgb24: libx264 cannot encode it'),
     ('too-large', 'frames are larger than this tool handles'),
+    ('codec-container', "--codec libx264: cannot go into .webm"),
 ])
 def test_video_errors(tmp_path, capsys, monkeypatch, case, message):
     source = clip(tmp_path / 'in.mp4', seconds=0.2, rate=25, size='64x48')
@@ -349,6 +350,10 @@ def test_video_errors(tmp_path, capsys, monkeypatch, case, message):
         args += ['--pix-fmt', 'rgb24']
     elif case == 'too-large':
         monkeypatch.setattr(video, 'MAX_PIXELS', 64 * 47)
+    elif case == 'codec-container':
+        out = tmp_path / 'out.webm'
+        args[3] = out
+        args += ['--codec', 'libx264']
     assert run(*args) == 2
     err = capsys.readouterr().err
     assert message in err and 'Traceback' not in err, err

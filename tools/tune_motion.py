@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from softmax_splatting import frames, metrics  # noqa: E402
 from softmax_splatting.classical import ClassicalInterpolator  # noqa: E402
+from softmax_splatting.errors import UsageError, report_errors  # noqa: E402
 from softmax_splatting.motion import QuadraticGuard  # noqa: E402
 
 HELD_OUT = ('bmx-trees', 'libby', 'car-shadow', 'goat')  # as tools/tune_classical.py
@@ -70,12 +71,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--held-out', action='store_true',
                         help='score the held-out sequences instead (to report, never to choose)')
     args = parser.parse_args(argv)
+    return report_errors(lambda: score(args))
+
+
+def score(args: argparse.Namespace) -> int:
+    if not args.davis.is_dir():
+        raise UsageError(f'{args.davis}: no such folder (the DAVIS sequences are in ../shared/data/davis)')
+    if args.step < 1 or args.every < 1:
+        raise UsageError('--step and --every must be at least 1')
+    found = sequences(args.davis, args.held_out)
+    if not found:
+        raise UsageError(f'{args.davis}: no sequence folders of .jpg or .png frames')
     guards = {text: parse_guard(text) for text in args.guards}
     model = ClassicalInterpolator()
     scores: Dict[str, List[float]] = {'linear': [], **{g: [] for g in guards}}
     began = time.perf_counter()
     g = args.step
-    for name, paths in sequences(args.davis, args.held_out).items():
+    for name, paths in found.items():
         for i in range(2 * g, len(paths) - 4 * g, args.every):
             before, one, truth, two, after = (frames.read_image(paths[k]) for k in
                                               (i - 2 * g, i, i + g, i + 2 * g, i + 4 * g))
@@ -91,6 +103,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                            after_t)
                 scores[text].append(metrics.psnr(frames.to_uint8(result), truth))
         print(f'{name}: {len(scores["linear"])} samples so far ({time.perf_counter() - began:.0f} s)', flush=True)
+    if not scores['linear']:
+        raise UsageError(f'no sequence has the {4 * g + 1} frames a sample at step {g} needs')
     print(f'\nstep {g}, {len(scores["linear"])} samples, mean PSNR (dB):')
     for text, values in scores.items():
         gain = np.mean(values) - np.mean(scores['linear'])
