@@ -309,15 +309,17 @@ def _pad_for_dis(a: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 class _SolverPool:
     """DIS objects keep their buffers, sized to the image, between calls: reusing one saved 10 ms of a 73 ms flow
-    at 854 x 480. Each is lent to one thread at a time (a DIS object is not safe to share)."""
+    at 854 x 480. A DIS object also keeps state from its first images (one first used on a 40 x 24 pair gave another
+    flow on a 128 x 96 pair than a fresh one), so objects are reused only for images of one size and one OpenCV
+    thread count, where their flows equal a fresh object's. Each is lent to one thread at a time."""
 
     def __init__(self):
-        self._free: Dict[Tuple[DisParameters, int], List[_FlowSolver]] = {}
+        self._free: Dict[Tuple[object, ...], List[_FlowSolver]] = {}
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def solver(self, parameters: DisParameters, finest: int) -> Iterator['_FlowSolver']:
-        key = (parameters, finest)
+    def solver(self, parameters: DisParameters, finest: int, size: Tuple[int, int]) -> Iterator['_FlowSolver']:
+        key = (parameters, finest, size, cv2.getNumThreads())
         with self._lock:
             free = self._free.setdefault(key, [])
             solver = free.pop() if free else None
@@ -337,7 +339,7 @@ def dis_flow(one: torch.Tensor, two: torch.Tensor, parameters: DisParameters) ->
     """DIS flow one -> two only, ``[N, 2, H, W]`` float32 on the inputs' device, in pixels (see dis_flows)."""
     grey_one, grey_two = _grey_uint8(one), _grey_uint8(two)
     h, w = grey_one[0].shape
-    with _SOLVERS.solver(parameters, _finest_level(parameters, h, w)) as solver:
+    with _SOLVERS.solver(parameters, _finest_level(parameters, h, w), (h, w)) as solver:
         flows = [solver(*_pad_for_dis(a, b))[:h, :w] for a, b in zip(grey_one, grey_two)]
     return _flow_tensor(flows, one.device)
 
@@ -357,7 +359,7 @@ def dis_flows(one: torch.Tensor, two: torch.Tensor, parameters: DisParameters) -
     workers = 2 if h * w <= DIS_MAX_PIXELS and cv2.getNumThreads() > 1 else 1
     forward, backward = [], []
     with contextlib.ExitStack() as stack:
-        solvers = [stack.enter_context(_SOLVERS.solver(parameters, finest)) for _ in range(workers)]
+        solvers = [stack.enter_context(_SOLVERS.solver(parameters, finest, (h, w))) for _ in range(workers)]
         pool = stack.enter_context(ThreadPoolExecutor(workers))
         for a, b in zip(grey_one, grey_two):
             a, b = _pad_for_dis(a, b)

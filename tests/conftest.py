@@ -8,7 +8,9 @@ torch is imported, so the tools the tests start as subprocesses inherit it too.
 
 import os
 
-os.environ.setdefault('OMP_NUM_THREADS', '1')
+_GIVEN = os.environ.get('OMP_NUM_THREADS', '').strip()
+if not _GIVEN.isdigit() or int(_GIVEN) < 1:  # unset, empty, 0 or not a number
+    os.environ['OMP_NUM_THREADS'] = '1'
 
 import cv2  # noqa: E402
 import torch  # noqa: E402

@@ -146,3 +146,23 @@ def test_parallel_directions_give_the_flows_of_one_dis_after_the_other():
     dis = classical.CLASSICAL_DIS.create()
     assert np.array_equal(forward[0].permute(1, 2, 0).numpy(), dis.calc(grey[0], grey[1], None))
     assert np.array_equal(backward[0].permute(1, 2, 0).numpy(), dis.calc(grey[1], grey[0], None))
+
+
+def test_reused_dis_objects_give_the_flow_of_a_fresh_one_whatever_came_before():
+    """DIS objects are pooled between calls; one that first saw a tiny pair computes other flows on a larger pair
+    (an OpenCV quirk), so the pool must never hand it out for another size."""
+    import cv2
+
+    from softmax_splatting import classical
+
+    one, two, _ = translated_pair(6, -4, height=96, width=128)
+    small = [torch.nn.functional.interpolate(x, size=(24, 40), mode='area') for x in (one, two)]
+    classical.dis_flows(*small, classical.CLASSICAL_DIS)  # leaves solvers for 24 x 40 in the pool
+    forward, backward = classical.dis_flows(one, two, classical.CLASSICAL_DIS)
+    grey = [cv2.cvtColor((x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), cv2.COLOR_RGB2GRAY)
+            for x in (one, two)]
+    fresh = classical.CLASSICAL_DIS.create()
+    fresh.setFinestScale(classical.CLASSICAL_DIS.finest_scale)
+    assert np.array_equal(forward[0].permute(1, 2, 0).numpy(), fresh.calc(grey[0], grey[1], None))
+    assert np.array_equal(backward[0].permute(1, 2, 0).numpy(), classical.CLASSICAL_DIS.create().calc(grey[1],
+                                                                                                        grey[0], None))

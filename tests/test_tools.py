@@ -168,7 +168,8 @@ def test_synthetic_triplets_stops_cleanly(tmp_path, monkeypatch, capsys):
     blocker.write_text('')
     monkeypatch.setattr(frame_io, 'write_image', original)
     assert synthetic_triplets.main(['--out', str(blocker / 'sub'), '--count', '1', '--size', '32x24']) == 2
-    assert capsys.readouterr().err.startswith(f'error: {blocker / "sub"}: ')
+    err = capsys.readouterr().err
+    assert err.startswith(f'error: {blocker / "sub"}') and 'Not a directory' in err and len(err.splitlines()) == 1
 
 
 def test_gpu_check_reads_training_throughput_after_the_first_steps(tmp_path):
