@@ -278,6 +278,35 @@ def test_frame_indices_of_a_run(tmp_path: Path, capsys: pytest.CaptureFixture,
     assert '| Tango |' in out
 
 
+class NeighbourRecorder(Recorder):
+    """Records the frames around each pair too (their index, or None)."""
+
+    def interpolate(self, one, two, times, before=None, after=None):
+        index = lambda frame: None if frame is None else int(round((float(frame.mean()) * 255 - 10) / 20))  # noqa
+        self.pairs.append((index(before), index(one), index(two), index(after)))
+        return [(one + two) / 2]
+
+    def estimate_flows(self, one, two):  # marks it as an interpolator with its own flow
+        raise AssertionError('not called by the benchmark')
+
+
+def test_quadratic_motion_gets_the_inputs_of_the_neighbouring_targets(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    clip = [np.full((16, 24, 3), 20 * index + 10, np.uint8) for index in range(10)]
+    for index, image in enumerate(clip):
+        frames.write_image(tmp_path / 'data' / 'Tango' / f'{index + 1:03d}.png', image)
+    recorder = NeighbourRecorder()
+    monkeypatch.setattr(bx, 'load_interpolator', lambda spec, device, fp16=False: recorder)
+    code, _, err = run(capsys, '--data', str(tmp_path / 'data'), '--clips', 'Tango', '--frames', '9',
+                       '--categories', 'cropped', '--crop-to', '16x8', '--motion', 'quadratic')
+    assert code == 0, err
+    assert recorder.pairs == [(None, 0, 2, 4), (0, 2, 4, 6), (2, 4, 6, 8), (4, 6, 8, None)]
+    monkeypatch.setattr(bx, 'load_interpolator', lambda spec, device, fp16=False: Recorder())
+    code, _, err = run(capsys, '--data', str(tmp_path / 'data'), '--clips', 'Tango', '--frames', '9',
+                       '--motion', 'quadratic')
+    assert code == 2 and 'needs an interpolator that computes flow' in err
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Whole runs
 # ---------------------------------------------------------------------------------------------------------------

@@ -38,7 +38,9 @@ identical frames, is written as null).
 
 Usage: ``python benchmark_xiph.py --data xiph/ [--model PATH|classical] [--device auto|cpu|cuda] [--fp16]
 [--clips Tango ...] [--frames 100] [--json results.json]``; ``--resize-to WxH`` / ``--crop-to WxH`` change the
-2048 x 1080 targets (for tests and small machines; the protocol's numbers need the defaults).
+2048 x 1080 targets (for tests and small machines; the protocol's numbers need the defaults). ``--motion
+quadratic`` lets each input move along its path through the inputs of the neighbouring targets (i - 3, i + 3),
+beyond the protocol, which interpolates from the two inputs alone.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ from ..errors import UsageError
 from ..files import natural_key
 from ..interpolator import load_interpolator
 from ..metrics import psnr, ssim
+from ..motion import MOTIONS
 from ..resources import configure_threads, select_device
 from ..y4m import MATRICES, Y4MReader
 from . import options, tables
@@ -196,40 +199,51 @@ class ClipScores:
 
 
 def evaluate_clip(source: ClipSource, interpolator: object, device: torch.device, count: int,
-                  sizes: Dict[str, Tuple[int, int]], matrix: str = 'bt601', progress: bool = True) -> ClipScores:
+                  sizes: Dict[str, Tuple[int, int]], matrix: str = 'bt601', progress: bool = True,
+                  motion: str = 'linear') -> ClipScores:
     """Interpolate the protocol's targets of one clip and score them in every category of ``sizes``.
 
-    Frames stream through: at most the previous input, the ground truth and the next input are held.
+    ``motion='quadratic'`` also hands the interpolator the frames i - 3 and i + 3 (the inputs of the neighbouring
+    targets), where the clip has them. Frames stream through: a target is scored once its last frame has arrived,
+    and at most the four inputs around it and its ground truth are held.
     """
     began = time.monotonic()
     targets = protocol_targets(count)
+    reach = 3 if motion == 'quadratic' else 1
     scores = {category: {'psnr': [], 'ssim': []} for category in sizes}
     bar = tqdm(total=len(targets), desc=source.clip, unit='frame', disable=not progress, leave=False,
                file=sys.stderr)
-    target_set = set(targets)
-    needed = target_set | {target - 1 for target in targets} | {target + 1 for target in targets}
-    previous: Optional[np.ndarray] = None
-    truth: Optional[np.ndarray] = None
+    needed = {target + offset for target in targets for offset in range(-reach, reach + 1, 2)} | set(targets)
+    held: Dict[int, np.ndarray] = {}
+    pending = list(targets)
+
+    def score(target: int) -> None:
+        for category, size in sizes.items():
+            one, two, gt = (prepare(held[k], category, size) for k in (target - 1, target + 1, target))
+            neighbours = {name: frames.to_tensor(prepare(held[k], category, size), device)
+                          for name, k in (('before', target - 3), ('after', target + 3))
+                          if reach == 3 and k in held}
+            with torch.no_grad():
+                estimate = interpolator.interpolate(frames.to_tensor(one, device), frames.to_tensor(two, device),
+                                                    [0.5], **neighbours)[0]
+            predicted = frames.to_uint8(estimate)
+            scores[category]['psnr'].append(psnr(predicted, gt))
+            scores[category]['ssim'].append(ssim(predicted, gt))
+        bar.update(1)
+        for k in [k for k in held if k < target + 1 - reach]:  # nothing later needs them
+            del held[k]
+
     try:
         for index, image in source.iter_frames(count, matrix, needed.__contains__):
             if image is None:
                 continue
             if index == 0:
                 _check_size(source, image, sizes)
-            if index % 2 == 1:
-                truth = image
-                continue
-            if previous is not None and truth is not None and index - 1 in target_set:
-                for category, size in sizes.items():
-                    one, two, gt = (prepare(frame, category, size) for frame in (previous, image, truth))
-                    with torch.no_grad():
-                        estimate = interpolator.interpolate(frames.to_tensor(one, device),
-                                                            frames.to_tensor(two, device), [0.5])[0]
-                    predicted = frames.to_uint8(estimate)
-                    scores[category]['psnr'].append(psnr(predicted, gt))
-                    scores[category]['ssim'].append(ssim(predicted, gt))
-                bar.update(1)
-            previous, truth = image, None
+            held[index] = image
+            while pending and min(pending[0] + reach, count - 1) <= index:  # its last frame is here
+                score(pending.pop(0))
+        for target in pending:  # the clip ended: score what is left with the frames it has
+            score(target)
     finally:
         bar.close()
     return ClipScores(source.clip, scores, targets, time.monotonic() - began)
@@ -280,12 +294,12 @@ def markdown_table(summary: Dict[str, object]) -> str:
 
 
 def run_benchmark(sources: Sequence[ClipSource], interpolator: object, device: torch.device, count: int,
-                  sizes: Dict[str, Tuple[int, int]], matrix: str = 'bt601',
-                  progress: bool = True) -> Tuple[Dict[str, object], List[ClipScores]]:
+                  sizes: Dict[str, Tuple[int, int]], matrix: str = 'bt601', progress: bool = True,
+                  motion: str = 'linear') -> Tuple[Dict[str, object], List[ClipScores]]:
     """Evaluate every clip; returns the :func:`summarize` document and the per-frame scores."""
     results = []
     for source in sources:
-        result = evaluate_clip(source, interpolator, device, count, sizes, matrix, progress)
+        result = evaluate_clip(source, interpolator, device, count, sizes, matrix, progress, motion)
         results.append(result)
         parts = [f'{c} {_mean(result.scores[c]["psnr"]):.2f} dB / {_mean(result.scores[c]["ssim"]):.4f}'
                  for c in sizes]
@@ -313,6 +327,9 @@ def build_parser() -> options.Parser:
     options.add_device(parser)
     options.add_threads(parser)
     parser.add_argument('--fp16', action='store_true', help='float16 autocast (trained model on CUDA only)')
+    parser.add_argument('--motion', choices=MOTIONS, default='linear',
+                        help='linear: from the two inputs, as the protocol does (default); quadratic: each input '
+                             'also moves along its path through the frames 3 before and after the target')
     parser.add_argument('--matrix', choices=sorted(MATRICES), default='bt601',
                         help='YUV->RGB matrix for .y4m input (default bt601, as ffmpeg decodes these untagged clips '
                              'for the published protocol; bt709 for truer colours)')
@@ -364,6 +381,9 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     configure_threads(args.threads)
     interpolator = load_interpolator(args.model, device, args.fp16)
+    if args.motion == 'quadratic' and not hasattr(interpolator, 'estimate_flows'):
+        raise UsageError(f'--motion quadratic needs an interpolator that computes flow; --model {args.model} moves '
+                         f'linearly')
     targets = protocol_targets(args.frames)
     print(f'Xiph benchmark: {len(sources)} clip(s), first {args.frames} frames, {len(targets)} target frame(s) each '
           f'(0-based {targets[0]}..{targets[-1]} step 2), categories {", ".join(sizes)}, model '
@@ -373,12 +393,12 @@ def run(args: argparse.Namespace) -> int:
               'with the paper', file=sys.stderr)
 
     summary, _ = run_benchmark(sources, interpolator, device, args.frames, sizes, args.matrix,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, motion=args.motion)
     print(markdown_table(summary))
     if args.json:
         document = dict(summary)
         document['settings'] = {'model': args.model or 'default', 'interpolator': type(interpolator).__name__,
-                                'device': str(device), 'fp16': args.fp16,
+                                'device': str(device), 'fp16': args.fp16, 'motion': args.motion,
                                 'frames': args.frames, 'targets': targets, 'matrix': args.matrix,
                                 'sizes': {c: list(s) for c, s in sizes.items()},
                                 'sources': {s.clip: s.describe() for s in sources}}
