@@ -460,6 +460,10 @@ def check_output(out: Path, source: Source, folder: bool, overwrite: bool = Fals
         frame_folders = {f.parent.resolve() for f in getattr(source, 'files', [])}
         if out.resolve() in frame_folders:
             raise UsageError(f'--out {out} is the folder of the input frames; write the frames to another folder')
+        target = out.resolve()
+        for candidate in inputs:  # replacing the folder whole would delete an input inside it
+            if target in candidate.resolve().parents:
+                raise UsageError(f'--out {out} holds the input {candidate}; write the frames to another folder')
         if out.is_dir() and any(out.iterdir()) and not overwrite:
             count = sum(1 for _ in out.iterdir())
             raise UsageError(f'--out {out} already holds {count} file(s); choose a new folder, or add --overwrite '

@@ -414,6 +414,20 @@ def test_frames_are_never_written_into_the_input_folder(tmp_path, capsys):
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+def test_a_folder_that_holds_the_input_video_is_never_replaced(tmp_path, capsys):
+    folder = tmp_path / 'work'
+    folder.mkdir()
+    source = clip(folder / 'in.mp4', seconds=0.2, rate=25, size='64x48')
+    before = source.read_bytes()
+    for flags in ([], ['--overwrite']):
+        assert run('--video', source, '--out', str(folder) + '/', *flags) == 2
+        err = capsys.readouterr().err
+        assert 'holds the input' in err or 'already holds' in err, err
+    assert source.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ['in.mp4']
+    assert run('--video', source, '--out', str(tmp_path) + '/', '--overwrite') == 2  # an ancestor holds it too
+    assert 'holds the input' in capsys.readouterr().err and source.read_bytes() == before
+
+
 def test_a_gap_in_a_numbered_sequence_is_an_error(tmp_path, capsys):
     folder = tmp_path / 'seq'
     folder.mkdir()
