@@ -90,14 +90,11 @@ def output_names(out: Path, times: Sequence[float]) -> List[Path]:
     return [out.with_name(f'{out.stem}-t{t:g}{out.suffix}') for t in times]
 
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-
-
 def check_image_outputs(outputs: Sequence[Path], inputs: Sequence[Path]) -> None:
     """Refuse, before any work, image outputs that would replace an input, are folders, have no image suffix, or
     cannot be written where they would go."""
     for out in outputs:
-        if out.suffix.lower() not in IMAGE_SUFFIXES:
+        if out.suffix.lower() not in video.IMAGE_SUFFIXES:
             raise UsageError(f'--out {out}: use an image suffix such as .png')
         if out.is_dir():
             raise UsageError(f'--out {out} is a folder; give an image file name such as {out / "mid.png"}')
