@@ -150,9 +150,9 @@ class ClassicalInterpolator:
         """DIS flow one -> two and two -> one, each ``[N, 2, H, W]`` float32 on the inputs' device (pixels)."""
         return dis_flows(one, two, self.dis)
 
-    estimate_flows = flows  # the name the video path uses for every interpolator with its own flow
+    estimate_flows = flows  # MainNet's names for the same, which the video path uses
 
-    def flow(self, one: torch.Tensor, two: torch.Tensor) -> torch.Tensor:
+    def estimate_flow(self, one: torch.Tensor, two: torch.Tensor) -> torch.Tensor:
         """DIS flow one -> two only (a neighbour's flow for quadratic motion)."""
         return dis_flow(one, two, self.dis)
 
@@ -183,9 +183,9 @@ class ClassicalInterpolator:
         flow_01, flow_10 = flows if flows is not None else self.flows(one, two)
         flow_0p, flow_1n = outer if outer is not None else (None, None)
         if flow_0p is None and before is not None:
-            flow_0p = self.flow(one, before)
+            flow_0p = self.estimate_flow(one, before)
         if flow_1n is None and after is not None:
-            flow_1n = self.flow(two, after)
+            flow_1n = self.estimate_flow(two, after)
         return self.synthesize(one, two, flow_01, flow_10, times, flow_0p, flow_1n, before, after)
 
     @torch.no_grad()

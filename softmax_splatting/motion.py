@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Optional, Union
 
 import torch
-import torch.nn.functional as F
 
 from .pwc import backwarp
 
-__all__ = ['Motion', 'QuadraticGuard', 'DEFAULT_GUARD', 'MOTIONS', 'linear', 'quadratic', 'pair_motions']
+__all__ = ['Motion', 'QuadraticGuard', 'DEFAULT_GUARD', 'MOTIONS', 'linear', 'quadratic']
 
 MOTIONS = ('linear', 'quadratic')
 
@@ -86,14 +85,6 @@ class Motion:
             shift = shift + self.acceleration * (s * s)
         return shift
 
-    def resized(self, size: Tuple[int, int]) -> 'Motion':
-        """The same motion on a grid of ``size`` (H, W), in that grid's pixels (for coarser feature levels)."""
-        return Motion(_resize_flow(self.velocity, size),
-                      None if self.acceleration is None else _resize_flow(self.acceleration, size))
-
-    def to(self, dtype: torch.dtype) -> 'Motion':
-        return Motion(self.velocity.to(dtype), None if self.acceleration is None else self.acceleration.to(dtype))
-
     @property
     def is_quadratic(self) -> bool:
         return self.acceleration is not None
@@ -137,31 +128,6 @@ def quadratic(flow_next: torch.Tensor, flow_prev: Optional[torch.Tensor], image:
     return Motion(flow_next - acceleration, acceleration)
 
 
-def pair_motions(kind: str, flow_01: torch.Tensor, flow_10: torch.Tensor,
-                 flow_0p: Optional[torch.Tensor] = None, flow_1n: Optional[torch.Tensor] = None,
-                 frames: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
-                 neighbours: Tuple[Optional[torch.Tensor], Optional[torch.Tensor]] = (None, None),
-                 guard: QuadraticGuard = DEFAULT_GUARD) -> Tuple[Motion, Motion]:
-    """The motions of both frames of a pair: ``kind`` 'linear' or 'quadratic'.
-
-    ``flow_0p``: frame one to the frame before it; ``flow_1n``: frame two to the frame after it (either None at a
-    clip end or a scene cut: that side is linear). ``frames`` (one, two) and ``neighbours`` (before, after) feed the
-    guard's brightness test.
-    """
-    if kind not in MOTIONS:
-        raise ValueError(f"motion must be one of {', '.join(MOTIONS)}, got {kind!r}")
-    if kind == 'linear':
-        return linear(flow_01), linear(flow_10)
-    one, two = frames if frames is not None else (None, None)
-    before, after = neighbours
-    return (quadratic(flow_01, flow_0p, one, before, guard), quadratic(flow_10, flow_1n, two, after, guard))
-
-
 def _length(flow: torch.Tensor) -> torch.Tensor:
     """``[N, 1, H, W]`` lengths of ``[N, 2, H, W]`` vectors (``hypot``: ``norm(dim=1)`` is 100x slower on CPUs)."""
     return torch.hypot(flow[:, :1], flow[:, 1:2])
-
-
-def _resize_flow(flow: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    scaled = F.interpolate(flow, size=size, mode='bilinear', align_corners=False)
-    return torch.stack([scaled[:, 0] * (size[1] / flow.shape[-1]), scaled[:, 1] * (size[0] / flow.shape[-2])], 1)

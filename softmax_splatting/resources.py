@@ -17,7 +17,8 @@ threshold and 203 ms with 16 MB, for 367 against 414 MiB of peak. Smaller frames
 their buffers in the heap, where they are reused from one pair to the next, and glibc is also told not to give the
 top of the heap back after each free (it does above 128 KB by default): in the video path, whose threads free and
 allocate frame buffers all the time, that trimming cost a second of system time on 47 frames at 854 x 480
-(``run_a_pair.py --video`` took 6.76 s, 1.41 s of it in the kernel, against 6.12 s and 0.55 s without it).
+(``run_a_pair.py --video`` took 6.76-6.78 s, 1.35-1.41 s of it in the kernel, against 6.12 s and
+0.49-0.60 s without it; two runs each).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ class Recorder:
 
     def __init__(self):
         self.inner = ClassicalInterpolator()
-        self.inner.flow = self._no_extra_flow
+        self.inner.estimate_flow = self._no_extra_flow
         self.flow_pairs, self.calls = [], []
 
     @staticmethod

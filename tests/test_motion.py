@@ -71,16 +71,6 @@ def test_guard_distrusts_a_neighbour_flow_that_does_not_explain_the_neighbour():
         motion.QuadraticGuard(max_ratio=-1)
 
 
-def test_resized_motion_scales_displacements_to_the_new_grid():
-    flow = torch.zeros(1, 2, 8, 12)
-    flow[:, 0], flow[:, 1] = 4.0, -2.0
-    small = motion.Motion(flow, flow * 0.5).resized((4, 6))
-    torch.testing.assert_close(small.velocity[:, 0], torch.full((1, 4, 6), 2.0))
-    torch.testing.assert_close(small.acceleration[:, 1], torch.full((1, 4, 6), -0.5))
-    with pytest.raises(ValueError, match='motion must be one of'):
-        motion.pair_motions('cubic', flow, flow)
-
-
 def accelerating_clip(shifts, h=64, w=96, seed=5):
     """Frames of one textured scene at horizontal offsets ``shifts`` (pixels), cropped from a wider image."""
     wide = texture(h, w + 64, seed=seed)

@@ -94,7 +94,7 @@ def score(args: argparse.Namespace) -> int:
             tensors = [frames.to_tensor(image) for image in (before, one, two, after)]
             before_t, one_t, two_t, after_t = tensors
             flow_01, flow_10 = model.flows(one_t, two_t)
-            flow_0p, flow_1n = model.flow(one_t, before_t), model.flow(two_t, after_t)
+            flow_0p, flow_1n = model.estimate_flow(one_t, before_t), model.estimate_flow(two_t, after_t)
             linear, = model.synthesize(one_t, two_t, flow_01, flow_10, [0.5])
             scores['linear'].append(metrics.psnr(frames.to_uint8(linear), truth))
             for text, guard in guards.items():
