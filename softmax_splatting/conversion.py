@@ -18,14 +18,16 @@ than that pair, and this module uses it without computing any flow twice:
   and 183 ms one after the other (a throwaway timing script, 2026-12-04, 2-core Intel Xeon VM).
 
 An interval's output frames are synthesized a few times at a time (``TIMES_PER_CALL``), so a large ``--factor``
-streams instead of holding all of an interval's frames at once.
+streams instead of holding all of an interval's frames at once. A stop signal must not land inside the hand-overs
+(``signals.py`` says why): the caller holds the signals, and the converting thread acts on them through ``check``
+between steps; every wait polls, so a stop is seen within ``_POLL`` seconds of the current step.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
@@ -71,8 +73,13 @@ class _Stop(Exception):
     """Raised inside a helper thread when the conversion is being abandoned."""
 
 
-def _put(target: queue.Queue, item, stop: threading.Event) -> None:
+def _nothing() -> None:
+    pass
+
+
+def _put(target: queue.Queue, item, stop: threading.Event, check: Callable[[], None] = _nothing) -> None:
     while True:
+        check()
         if stop.is_set():
             raise _Stop
         try:
@@ -82,14 +89,33 @@ def _put(target: queue.Queue, item, stop: threading.Event) -> None:
             continue
 
 
+def _get(source: queue.Queue, check: Callable[[], None]):
+    while True:
+        check()
+        try:
+            return source.get(timeout=_POLL)
+        except queue.Empty:
+            continue
+
+
+def _result(future: Future, check: Callable[[], None]):
+    while True:
+        check()
+        try:
+            return future.result(timeout=_POLL)
+        except FutureTimeout:
+            continue
+
+
 class _Prefetch:
     """Iterates ``produce()`` in a thread, ``depth`` items ahead; its exceptions are raised in the consumer."""
 
     _END = object()
 
-    def __init__(self, produce: Callable[[], Iterable], depth: int):
+    def __init__(self, produce: Callable[[], Iterable], depth: int, check: Callable[[], None]):
         self.items: queue.Queue = queue.Queue(depth)
         self.stop = threading.Event()
+        self.check = check
         self.thread = threading.Thread(target=self._run, args=(produce,), name='decode', daemon=True)
         self.thread.start()
 
@@ -108,7 +134,7 @@ class _Prefetch:
 
     def __iter__(self) -> Iterator:
         while True:
-            item, error = self.items.get()
+            item, error = _get(self.items, self.check)
             if error is not None:
                 raise error
             if item is self._END:
@@ -122,12 +148,14 @@ class _Prefetch:
 
 class _Writer:
     """Converts frames to 8-bit and hands them to ``sink.write`` in a thread, in order; errors come back on the next
-    call. ``close`` waits for everything to be written; ``cancel`` drops what is queued."""
+    call. ``close`` waits for everything to be written; ``cancel`` drops what is queued. ``check`` runs while the
+    converting thread waits on it."""
 
     _END = object()
 
-    def __init__(self, sink, depth: int = 4):
+    def __init__(self, sink, check: Callable[[], None], depth: int = 4):
         self.sink = sink
+        self.check = check
         self.items: queue.Queue = queue.Queue(depth)
         self.stop = threading.Event()
         self.error: Optional[BaseException] = None
@@ -137,8 +165,11 @@ class _Writer:
 
     def _run(self) -> None:
         try:
-            while True:
-                item = self.items.get()
+            while not self.stop.is_set():
+                try:
+                    item = self.items.get(timeout=_POLL)
+                except queue.Empty:
+                    continue
                 if item is self._END or self.stop.is_set():
                     return
                 image, pts, duration = item
@@ -152,7 +183,7 @@ class _Writer:
     def write(self, image, pts: int, duration: int = 1) -> None:
         self._raise()
         try:
-            _put(self.items, (image, pts, duration), self.stop)
+            _put(self.items, (image, pts, duration), self.stop, self.check)
         except _Stop:
             self._raise()
             raise
@@ -164,6 +195,7 @@ class _Writer:
 
     def close(self) -> None:
         while self.thread.is_alive():
+            self.check()
             try:
                 self.items.put(self._END, timeout=_POLL)
                 break
@@ -174,26 +206,18 @@ class _Writer:
 
     def cancel(self) -> None:
         self.stop.set()
-        while True:  # unblock the thread if it waits for an item
-            try:
-                self.items.get_nowait()
-            except queue.Empty:
-                break
-        try:
-            self.items.put_nowait(self._END)
-        except queue.Full:
-            pass
-        self.thread.join()
+        self.thread.join()  # it sees ``stop`` within _POLL seconds, or once the frame it writes is written
 
 
 def convert(source: video.Source, sink, timeline: video.Timeline, model, device: torch.device, threshold: float,
-            motion: str, progress) -> Tuple[int, int, int]:
+            motion: str, progress, check: Callable[[], None] = _nothing) -> Tuple[int, int, int]:
     """Stream ``source`` through ``model`` into ``sink``; returns (frames in, frames out, scene cuts).
 
     ``motion``: 'quadratic' (each frame along its path through its neighbours, where they are in the same shot) or
     'linear'. ``threshold``: the scene-cut threshold on ``video.scene_score`` (0: no detection). Raises UsageError,
     before anything is finished, for a video of fewer than two frames or one that decodes to fewer frames than its
-    container declares.
+    container declares. ``check`` is called often in the converting thread and may raise to stop the conversion
+    (``signals.StopSignals.check``); the helper threads have ended when the exception leaves.
     """
     flows_here = supports_motion(model)
     quadratic = motion == 'quadratic' and flows_here
@@ -217,8 +241,8 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
     per_stage = max(1, threads[0] // 2)
     torch.set_num_threads(per_stage)
     cv2.setNumThreads(per_stage)
-    reader = _Prefetch(decoded, depth=2)
-    writer = _Writer(sink)
+    reader = _Prefetch(decoded, 2, check)
+    writer = _Writer(sink, check)
     pool = ThreadPoolExecutor(1, thread_name_prefix='analyse')
     pending: List[_Pair] = []
     state = {'done': None, 'cuts': 0}
@@ -234,10 +258,10 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
                     pending.append(_Pair(previous, current, plan, pool.submit(analyse, previous, current,
                                                                               interpolate)))
                     while len(pending) >= 3:  # the oldest pair's successor has been analysed (or nearly)
-                        _emit(pending, state, model, quadratic, writer)
+                        _emit(pending, state, model, quadratic, writer, check)
                 previous = current
             while pending:
-                _emit(pending, state, model, quadratic, writer)
+                _emit(pending, state, model, quadratic, writer, check)
         decoded_count = source.decoded
         if previous is None:
             raise UsageError(f'{source.path}: no frame could be decoded')
@@ -259,10 +283,11 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
         cv2.setNumThreads(threads[1])
 
 
-def _emit(pending: List[_Pair], state: dict, model, quadratic: bool, writer: _Writer) -> None:
+def _emit(pending: List[_Pair], state: dict, model, quadratic: bool, writer: _Writer,
+          check: Callable[[], None]) -> None:
     """Synthesize and write the oldest pending pair, with its neighbours' flows where they are in its shot."""
     pair = pending.pop(0)
-    analysis: _Analysis = pair.analysis.result()
+    analysis: _Analysis = _result(pair.analysis, check)
     before: Optional[Tuple[_Pair, _Analysis]] = state['done']
     state['done'] = (pair, analysis)
     state['cuts'] += analysis.cut
@@ -277,7 +302,7 @@ def _emit(pending: List[_Pair], state: dict, model, quadratic: bool, writer: _Wr
             if before is not None and not before[1].cut and before[1].flows is not None:
                 flow_0p, image_0p = before[1].flows[1], before[0].first.tensor
             if pending:
-                after = pending[0].analysis.result()
+                after = _result(pending[0].analysis, check)
                 if not after.cut and after.flows is not None:
                     flow_1n, image_1n = after.flows[0], pending[0].second.tensor
             kwargs.update(before=image_0p, after=image_1n, outer=(flow_0p, flow_1n))

@@ -2,14 +2,14 @@
 
 Training MainNet (``cli/train.py``, paper Sec. 4.3) and PWC-Net (``cli/train_flow.py``) run the same outer loop:
 take a batch, take an optimizer step, report, save when due. Between two steps (never inside one) the loop looks
-for Ctrl-C or SIGTERM; the trainer then saves and stops with one line and exit status 128 + the signal, so an
+for Ctrl-C or SIGTERM (held by ``signals.StopSignals``); the trainer then saves and stops with one line and exit status 128 + the signal, so an
 interrupted run resumes from the step it stopped at. Data-loading workers ignore those signals (the main process
 ends them after saving) and are started with the signals blocked, so a signal sent to the whole process group, as
 ``pkill -f`` or a service manager does, cannot kill a worker while it starts. Because they ignore SIGTERM, the
 workers must be shut down by their loader before the process exits (the interpreter's exit terminates and then joins
 them, which would wait forever): :func:`loader_batches` does that however the iteration ends, and passes a bad input
 met in a worker (an unreadable image) on as the same one-line UsageError that it is without workers. Before and
-after the loop (setting up, resuming) SIGTERM acts as Ctrl-C does there (:func:`terminate_as_interrupt`): the tool
+after the loop (setting up, resuming) SIGTERM acts as Ctrl-C does there (``signals.terminate_as_interrupt``): the tool
 unwinds, an atomic write in progress deletes its temporary, and it exits with one line and 143.
 
 A step whose loss (or any value it reports) is NaN or infinite ends the run at once, before anything is saved:
@@ -20,7 +20,6 @@ line naming the step and that checkpoint, with exit status 2 (the status of a ba
 
 from __future__ import annotations
 
-import contextlib
 import math
 import signal
 import time
@@ -33,35 +32,12 @@ from tqdm import tqdm
 
 from .errors import Interrupted, UsageError
 from .files import non_finite
+from .signals import STOP_SIGNALS
 
-__all__ = ['STOP_SIGNALS', 'Diverged', 'SaveSchedule', 'StopSignals', 'check_finite', 'loader_batches', 'quiet_worker',
-           'run_steps', 'start_quietly', 'stopped', 'terminate_as_interrupt']
+__all__ = ['Diverged', 'SaveSchedule', 'check_finite', 'loader_batches', 'quiet_worker', 'run_steps', 'start_quietly',
+           'stopped']
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 T = TypeVar('T')
-
-
-class StopSignals:
-    """While active, SIGINT and SIGTERM only record themselves; ``stop()`` is True once one has arrived."""
-
-    def __init__(self):
-        self.received: Optional[int] = None
-        self._previous = {}
-
-    def __enter__(self) -> 'StopSignals':
-        for number in STOP_SIGNALS:
-            self._previous[number] = signal.signal(number, self._record)
-        return self
-
-    def _record(self, number: int, _frame) -> None:
-        self.received = number
-
-    def __exit__(self, *_) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-
-    def __call__(self) -> bool:
-        return self.received is not None
 
 
 class Diverged(UsageError):
@@ -89,20 +65,6 @@ def check_finite(step: int, *states: Mapping[str, torch.Tensor]) -> None:
     broken = [name for state in states for name in non_finite(state)]
     if broken:
         raise Diverged(step, f'weight {broken[0]} is not finite')
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """While active, SIGTERM raises :class:`Interrupted` (status 143) wherever the main thread is, as Ctrl-C raises
-    KeyboardInterrupt, instead of ending the process on the spot; a :class:`StopSignals` inside takes over from it."""
-    def interrupt(number: int, _frame) -> None:
-        raise Interrupted(f'interrupted ({signal.Signals(number).name})', 128 + number)
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def stopped(number: int, step: int, checkpoint: Path) -> Interrupted:

@@ -1,6 +1,8 @@
 """conversion.py: the video path computes each flow once, uses neighbours within a shot, streams large factors,
 and passes errors from its threads back without hanging; quadratic motion beats linear on accelerating content."""
 
+import os
+import signal
 import threading
 from fractions import Fraction
 
@@ -9,11 +11,11 @@ import pytest
 import torch
 from images import texture
 
-from softmax_splatting import conversion, frames, metrics, video
+from softmax_splatting import conversion, frames, metrics, signals, video
 from softmax_splatting.baselines import FrameAverage
 from softmax_splatting.classical import ClassicalInterpolator
 from softmax_splatting.cli import interpolate as run_a_pair
-from softmax_splatting.errors import UsageError
+from softmax_splatting.errors import Interrupted, UsageError
 
 
 class Recorder:
@@ -66,13 +68,14 @@ class ListSink:
         self.written.append((pts, image))
 
 
-def convert(folder, model, factor=2, motion='quadratic', threshold=video.SCENE_THRESHOLD, sink=None):
+def convert(folder, model, factor=2, motion='quadratic', threshold=video.SCENE_THRESHOLD, sink=None,
+            check=conversion._nothing):
     source = video.open_source(str(folder), Fraction(24))
     sink = sink or ListSink()
     timeline = video.Timeline(source, factor=factor)
     try:
         counts = conversion.convert(source, sink, timeline, model, torch.device('cpu'), threshold, motion,
-                                    _Quiet())
+                                    _Quiet(), check)
     finally:
         source.close()
     return counts, sink
@@ -142,6 +145,55 @@ def test_an_encoder_error_stops_the_conversion_without_hanging(tmp_path):
     with pytest.raises(OSError, match='disk full'):
         convert(folder, ClassicalInterpolator(), sink=ListSink(fail_at=3))
     assert not helper_threads()
+
+
+def _terminated(number, _frame):
+    raise Interrupted('terminated', 128 + number)
+
+
+class _SignalAt:
+    """Sends ``number`` to this process from inside one stage (the flows' thread, the converting thread's synthesis
+    or the encoding thread) at its ``at``-th call."""
+
+    def __init__(self, number, at):
+        self.number, self.at, self.calls = number, at, 0
+
+    def __call__(self):
+        self.calls += 1
+        if self.calls == self.at:
+            os.kill(os.getpid(), self.number)
+
+
+@pytest.mark.parametrize('stage', ['flows', 'synthesis', 'encoding'])
+@pytest.mark.parametrize('number, stop', [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Interrupted)])
+def test_a_stop_signal_is_acted_on_between_steps_and_every_thread_ends(tmp_path, stage, number, stop):
+    """The signal's exception must come from ``check`` in the converting thread, never from inside a queue or a
+    wait (where it can lose a wake-up and hang the clean-up), and every helper thread must have ended."""
+    folder = write_frames(tmp_path / 'in', shot(16, seed=12))
+    model, sink = Recorder(), ListSink()
+    send = _SignalAt(number, 3)
+    if stage == 'flows':
+        inner = model.estimate_flows
+        model.estimate_flows = lambda one, two: send() or inner(one, two)
+    elif stage == 'synthesis':
+        inner_interpolate = model.interpolate
+        model.interpolate = lambda *args, **kwargs: send() or inner_interpolate(*args, **kwargs)
+    else:
+        inner_write = sink.write
+        sink.write = lambda *args, **kwargs: send() or inner_write(*args, **kwargs)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        with signals.StopSignals() as held:
+            with pytest.raises(stop) as raised:
+                convert(folder, model, sink=sink, check=held.check)
+        assert signal.getsignal(signal.SIGTERM) is _terminated and signal.getsignal(signal.SIGINT) is \
+            signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert held.received == number
+    assert any(entry.name == 'check' for entry in raised.traceback), raised.traceback
+    assert not helper_threads()
+    assert len(sink.written) < 31  # stopped early: 16 frames at factor 2 make 31
 
 
 def test_a_decoding_error_reaches_the_caller(tmp_path):

@@ -7,7 +7,7 @@ import signal
 import pytest
 import torch
 
-from softmax_splatting import training
+from softmax_splatting import signals, training
 from softmax_splatting.errors import UsageError
 
 
@@ -26,7 +26,7 @@ def test_run_steps_stops_at_the_last_step_without_asking_for_another_batch():
 
 
 def test_a_signal_ends_the_loop_after_the_current_step():
-    with training.StopSignals() as stop:
+    with signals.StopSignals() as stop:
         def step(batch):
             if batch == 1:
                 os.kill(os.getpid(), signal.SIGTERM)  # recorded, not fatal, while the loop runs

@@ -33,6 +33,7 @@ from ..files import EXAMPLE_IMAGES
 from ..interpolator import BASELINES, load_interpolator
 from ..motion import MOTIONS
 from ..resources import configure_threads, return_freed_memory, select_device
+from ..signals import StopSignals
 from ..video import SCENE_THRESHOLD
 from . import options
 
@@ -147,18 +148,22 @@ def run_video(args: argparse.Namespace, device: torch.device) -> None:
         timeline = video.Timeline(source, factor=None if fps else (args.factor or 2), fps=fps)
         out = args.out or (f'{source.path.stem}-{args.fps.replace("/", "_")}fps.mp4' if args.fps else
                            f'{source.path.stem}-x{args.factor or 2}.mp4')
-        sink = video.open_sink(out, source, timeline, video.EncodeOptions(args.codec, args.crf, args.pix_fmt),
-                               overwrite=args.overwrite)
-        try:
-            model = load_model(args, device)
-            return_freed_memory(source.width * source.height)
-            frames_in, frames_out, cuts = conversion.convert(
-                source, sink, timeline, model, device, args.scene_threshold, args.motion or 'quadratic',
-                tqdm(total=source.expected, unit='frame', desc=source.path.name))
-            sink.finish()
-        except BaseException:
-            sink.abort()
-            raise
+        # Threads work from here on: Ctrl-C and SIGTERM wait for a point where the conversion can stop cleanly
+        # (signals.py); one that comes while the finished output is put in place is too late to undo it.
+        with StopSignals() as held:
+            sink = video.open_sink(out, source, timeline, video.EncodeOptions(args.codec, args.crf, args.pix_fmt),
+                                   overwrite=args.overwrite)
+            try:
+                model = load_model(args, device)
+                return_freed_memory(source.width * source.height)
+                frames_in, frames_out, cuts = conversion.convert(
+                    source, sink, timeline, model, device, args.scene_threshold, args.motion or 'quadratic',
+                    tqdm(total=source.expected, unit='frame', desc=source.path.name), held.check)
+                held.check()
+                sink.finish()
+            except BaseException:
+                sink.abort()
+                raise
     finally:
         source.close()
     for notice in source.notices + sink.notices:

@@ -54,8 +54,8 @@ from ..files import atomic_path, load_checkpoint
 from ..losses import LOSSES, REFERENCE_LOSSES
 from ..main_net import CHECKPOINT_FORMAT as MODEL_FORMAT, TRAINING_STATE_FORMAT, MainNet
 from ..resources import configure_threads, select_device
-from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, loader_batches, quiet_worker, run_steps,
-                        stopped, terminate_as_interrupt)
+from ..signals import StopSignals, terminate_as_interrupt
+from ..training import Diverged, SaveSchedule, check_finite, loader_batches, quiet_worker, run_steps, stopped
 from ..triplet_data import AUGMENTATIONS, LIST_FILES, TripletDataset, triplet_paths
 from . import options, tables
 

@@ -32,9 +32,9 @@ from ..files import atomic_path, load_checkpoint as read_checkpoint, remove_stal
 from ..pwc.loss import FLOW_SCALE, endpoint_error, multiscale_loss
 from ..pwc.network import MULTIPLE, CheckpointError, PWCNet
 from ..resources import configure_threads, select_device
+from ..signals import StopSignals, terminate_as_interrupt
 from ..synthetic_flow import SyntheticFlow
-from ..training import (Diverged, SaveSchedule, StopSignals, check_finite, loader_batches, quiet_worker, run_steps,
-                        stopped, terminate_as_interrupt)
+from ..training import Diverged, SaveSchedule, check_finite, loader_batches, quiet_worker, run_steps, stopped
 from . import options
 
 CHECKPOINT = 'checkpoint.pt'

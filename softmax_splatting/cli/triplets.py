@@ -83,7 +83,7 @@ from tqdm import tqdm
 from .. import errors, files, frames
 from ..errors import Interrupted, UsageError
 from ..footage import Source, check_video, discover_sources
-from ..training import StopSignals, terminate_as_interrupt
+from ..signals import StopSignals, terminate_as_interrupt
 from . import options
 
 __all__ = ['Criteria', 'resize_cover_crop', 'triplet_stats', 'classify_triplet',
