@@ -159,6 +159,25 @@ def test_a_signal_saves_the_current_step_and_exits(tmp_path, number, status):
     assert (out / 'network-final.pytorch').is_file() and not list(out.glob('.*'))
 
 
+def test_resume_keeps_the_runs_rate_unless_lr_is_given(tmp_path, capsys):
+    out = tmp_path / 'run'
+    plain = FAST[:FAST.index('--lr')] + FAST[FAST.index('--lr') + 2:] + ['--out', str(out)]
+
+    def rate():
+        state = torch.load(out / train.CHECKPOINT, weights_only=True)
+        return state['optimizer']['param_groups'][0]['lr'], state['args']['lr']
+
+    assert train.main(plain + ['--steps', '1', '--lr', '3e-4']) == 0
+    assert train.main(plain + ['--steps', '2', '--resume']) == 0
+    assert rate() == (3e-4, 3e-4) and 'replaces' not in capsys.readouterr().err
+    assert train.main(plain + ['--steps', '3', '--resume', '--lr', '5e-5']) == 0
+    assert rate() == (5e-5, 5e-5)
+    assert "note: --lr 5e-05 replaces the resumed run's 0.0003 from step 2 on" in capsys.readouterr().err
+    fresh = tmp_path / 'fresh'
+    assert train.main(plain[:-1] + [str(fresh), '--steps', '1']) == 0
+    assert torch.load(fresh / train.CHECKPOINT, weights_only=True)['args']['lr'] == train.DEFAULT_LR
+
+
 def test_divergence_stops_without_saving_non_finite_weights(tmp_path, capsys):
     out = tmp_path / 'run'
     assert train.main(FAST + ['--lr', '1e30', '--steps', '6', '--save-every', '1', '--out', str(out)]) == 2

@@ -485,8 +485,7 @@ def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_c
     assert line.startswith('error: training diverged at step ') and 'Traceback' not in err, err[-2000:]
     assert f'{out / "last.pt"} (step {state["step"]}) is the last good checkpoint' in line, line
     assert f'at step {state["step"] + 1} (' in line  # the step after the last save, which it did not write
-    assert line.endswith(f'start a new run with a lower --lr and another --out, from those weights with --init '
-                         f'{out / "last.pt"}'), line
+    assert line.endswith(f'continue from it with --resume {out / "last.pt"} and a lower --lr'), line
     assert not (out / 'final.pt').exists()
     for path in out.glob('*.pt'):
         assert tat.files.non_finite(torch.load(path, weights_only=True)) == [], path
@@ -606,6 +605,23 @@ def test_resume_refuses_a_run_already_past_steps(dataset, tmp_path, capsys):
     assert train(dataset, out, '--steps', '3', '--resume') == 0  # at --steps already: nothing to train, accepted
 
 
+def test_resume_keeps_the_runs_rate_unless_lr_is_given(dataset, tmp_path, capsys):
+    """--resume goes on at the run's own rate (not the default); --lr given with it applies from the resumed step,
+    along the same schedule (here a warm-up over 8 steps: the rate logged after step k is lr * (k + 1) / 8)."""
+    out = tmp_path / 'run'
+    common = ('--flow', 'dis', '--schedule', 'constant', '--warmup', '8')
+    assert train(dataset, out, '--steps', '2', '--lr', '1e-3', *common) == 0
+    assert train(dataset, out, '--steps', '4', '--resume', *common) == 0
+    assert 'replaces' not in capsys.readouterr().err
+    assert train(dataset, out, '--steps', '6', '--resume', '--lr', '2e-4', *common) == 0
+    assert "note: --lr 0.0002 replaces the resumed run's 0.001 from step 4 on" in capsys.readouterr().err
+    rates = {r['step']: r['lr'] for r in map(json.loads, (out / 'log.jsonl').read_text().splitlines()) if 'lr' in r}
+    expected = {k: (1e-3 if k <= 4 else 2e-4) * (k + 1) / 8 for k in range(1, 7)}
+    assert sorted(rates) == sorted(expected) and all(np.isclose(rates[k], expected[k]) for k in rates), rates
+    state = torch.load(out / 'last.pt', weights_only=True)
+    assert state['args']['lr'] == 2e-4 and state['scheduler']['base_lrs'] == [2e-4]
+
+
 def test_last_pt_serves_as_a_model_and_final_pt_is_not_a_training_state(dataset, tmp_path, capsys):
     out = tmp_path / 'run'
     assert train(dataset, out, '--steps', '2', '--flow', 'dis', '--ema', '0.5', '--lr', '1e-2') == 0
@@ -615,7 +631,7 @@ def test_last_pt_serves_as_a_model_and_final_pt_is_not_a_training_state(dataset,
     pair = dataset / 'sequences' / '00001' / '0001'
     assert run_a_pair.main(['--one', str(pair / 'im1.png'), '--two', str(pair / 'im3.png'), '--out',
                             str(tmp_path / 'mid.png'), '--model', str(out / 'last.pt')]) == 0
-    # a new run can start from a training state's weights (what the divergence message advises)
+    # a new run can start from a training state's weights
     assert train(dataset, tmp_path / 'again', '--steps', '1', '--flow', 'dis', '--init', out / 'last.pt') == 0
     assert train(dataset, out, '--steps', '3', '--flow', 'dis', '--ema', '0.5', '--resume', out / 'final.pt') == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (

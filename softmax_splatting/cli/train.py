@@ -60,6 +60,7 @@ from ..triplet_data import AUGMENTATIONS, LIST_FILES, TripletDataset, triplet_pa
 from . import options, tables
 
 CHECKPOINT_FORMAT = TRAINING_STATE_FORMAT  # last.pt; MainNet.from_file also takes the weights from it
+DEFAULT_LR = 1e-4
 
 
 class EpochTagged(Sampler):
@@ -278,6 +279,8 @@ class Trainer:
         self.model = model.to(runtime.device).train()
         self.freeze_steps = freeze_steps(args, self.model, pretrained_flow)
         self.random_flow = self.model.config.flow == 'pwc' and not pretrained_flow
+        self.lr_given = args.lr is not None  # --resume keeps the run's rate unless --lr is given
+        args.lr = args.lr if self.lr_given else DEFAULT_LR
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule)
         self.amp = args.amp
@@ -337,6 +340,7 @@ class Trainer:
         self.model.load_state_dict(payload['model'])
         self.optimizer.load_state_dict(payload['optimizer'])
         self.scheduler.load_state_dict(payload['scheduler'])
+        self._resume_rate(int(payload['step']))
         self.scaler.load_state_dict(payload['scaler'])
         if self.ema is not None:
             if 'ema' in payload:
@@ -348,6 +352,23 @@ class Trainer:
         self.kept = (path, self.step)
         self._elapsed_before, self._began = float(payload.get('elapsed', 0.0)), time.monotonic()
         self._truncate_log()
+
+    def _resume_rate(self, step: int) -> None:
+        """The checkpoint's base rate goes on, unless --lr gives another (the usual cure for a run that diverged):
+        then the schedule continues from the resumed step at the new rate."""
+        resumed = self.scheduler.base_lrs[0]
+        if not self.lr_given:
+            self.args.lr = resumed
+            return
+        if self.args.lr == resumed:
+            return
+        self.scheduler.base_lrs = [self.args.lr] * len(self.optimizer.param_groups)
+        for group in self.optimizer.param_groups:
+            group['initial_lr'] = self.args.lr
+            group['lr'] = self.args.lr * self._schedule(self.scheduler.last_epoch)
+        if self.runtime.main:
+            print(f'note: --lr {self.args.lr:g} replaces the resumed run\'s {resumed:g} from step {step} on',
+                  file=sys.stderr)
 
     def _truncate_log(self) -> None:
         """Drop log records after the resumed step (written after the checkpoint by the run that stopped), so that
@@ -433,11 +454,9 @@ class Trainer:
             try:
                 self._fit(train, val)
             except Diverged as error:
-                # --resume restores the learning rate of the checkpoint: a lower one needs a new run
                 error.kept = f'{self.kept[0]} (step {self.kept[1]})' if self.kept else None
-                error.advice = (f'start a new run with a lower --lr and another --out, from those weights with '
-                                f'--init {self.kept[0]}' if self.kept else
-                                'start again with a lower --lr and another --out')
+                error.advice = (f'continue from it with --resume {self.kept[0]} and a lower --lr' if self.kept else
+                                'try a lower --lr')
                 raise
         if self.stop.received is not None:
             raise stopped(self.stop.received, self.step, self.out / 'last.pt')
@@ -642,7 +661,9 @@ def build_parser() -> options.Parser:
     parser.add_argument('--augment', choices=AUGMENTATIONS, default='basic',
                         help='basic: random flips and temporal reversal (default); strong: also transpositions '
                              '(square crops) and random RGB channel order, against learning a few scenes by heart')
-    parser.add_argument('--lr', type=float, default=1e-4, help='Adam learning rate (default: 1e-4)')
+    parser.add_argument('--lr', type=float, default=None,
+                        help=f'Adam learning rate (default: {DEFAULT_LR:g}; with --resume, the run\'s own, and a '
+                             f'value given applies from the resumed step on)')
     parser.add_argument('--schedule', choices=['cosine', 'constant'], default='cosine',
                         help='learning-rate schedule over --steps (default: cosine down to lr/100)')
     parser.add_argument('--warmup', type=int, default=0, metavar='STEPS',
@@ -710,7 +731,7 @@ def validate_args(args: argparse.Namespace, argv: Sequence[str]) -> None:
         value = getattr(args, name)
         if value is not None and value < minimum:
             raise UsageError(f'--{name.replace("_", "-")} must be at least {minimum}')
-    if args.lr <= 0:
+    if args.lr is not None and args.lr <= 0:
         raise UsageError('--lr must be positive')
     if not 0.0 <= args.ema < 1.0:
         raise UsageError('--ema must lie in [0, 1)')

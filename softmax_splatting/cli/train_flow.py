@@ -39,6 +39,7 @@ from . import options
 
 CHECKPOINT = 'checkpoint.pt'
 FINAL_WEIGHTS = 'network-final.pytorch'
+DEFAULT_LR = 1e-4
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -78,7 +79,8 @@ def build_parser() -> options.Parser:
     parser.add_argument('--crop', type=_crop, default='448x320', metavar='WxH',
                         help='training size (multiples of 64): random crops of FlyingChairs, or the size of the '
                              'rendered scenes (default: 448x320)')
-    parser.add_argument('--lr', type=_positive(float), default=1e-4, help='Adam learning rate (default: 1e-4)')
+    parser.add_argument('--lr', type=_positive(float), default=None,
+                        help=f'Adam learning rate (default: {DEFAULT_LR:g}; with --resume, the run\'s own)')
     parser.add_argument('--weight-decay', type=float, default=4e-4,
                         help="the paper's gamma in gamma * |theta|^2, applied as Adam weight decay 2 * gamma "
                              "(default: 4e-4)")
@@ -86,7 +88,7 @@ def build_parser() -> options.Parser:
                         help='folder for checkpoint.pt and network-final.pytorch (default: runs/pwc)')
     parser.add_argument('--resume', nargs='?', const='auto', default=None, metavar='CHECKPOINT',
                         help='continue a run: from this checkpoint, or (without a value) from OUT/checkpoint.pt; '
-                             'keep --data, --seed and --batch-size to continue with the same data (--lr applies '
+                             'keep --data, --seed and --batch-size to continue with the same data (a --lr given applies '
                              'from there on)')
     parser.add_argument('--init', default=None, metavar='WEIGHTS',
                         help='start from these weights (e.g. network-default.pytorch, to fine-tune) instead of a '
@@ -215,14 +217,18 @@ def train(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     net = PWCNet.from_file(args.init) if args.init else PWCNet()
     net = net.to(device).train()
-    optimizer = torch.optim.Adam(net.parameters(), lr=args.lr, weight_decay=2 * args.weight_decay)
+    optimizer = torch.optim.Adam(net.parameters(), lr=args.lr or DEFAULT_LR, weight_decay=2 * args.weight_decay)
     step, kept = 0, None  # kept: the last good checkpoint on disk, named when training diverges
     if args.resume is not None:
         resumed = out / CHECKPOINT if args.resume == 'auto' else Path(args.resume)
         step = load_checkpoint(resumed, net, optimizer, device)
         kept = f'{resumed} (step {step})'
-        for group in optimizer.param_groups:
-            group['lr'] = args.lr
+        own = optimizer.param_groups[0]['lr']
+        if args.lr is not None and args.lr != own:  # the usual cure for a run that diverged
+            for group in optimizer.param_groups:
+                group['lr'] = args.lr
+            print(f'note: --lr {args.lr:g} replaces the resumed run\'s {own:g} from step {step} on', file=sys.stderr)
+    args.lr = optimizer.param_groups[0]['lr']  # the rate in use, as the checkpoint records it
     dataset, length = build_dataset(args)
     out.mkdir(parents=True, exist_ok=True)
     # a save killed outright (SIGKILL, out of memory) leaves its temporary; this run owns the folder now
