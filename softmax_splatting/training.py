@@ -2,10 +2,10 @@
 
 Training MainNet (``cli/train.py``, paper Sec. 4.3) and PWC-Net (``cli/train_flow.py``) run the same outer loop:
 take a batch, take an optimizer step, report, save when due. Between two steps (never inside one) the loop looks
-for Ctrl-C or SIGTERM (held by ``signals.StopSignals``); the trainer then saves and stops with one line and exit status 128 + the signal, so an
-interrupted run resumes from the step it stopped at. Data-loading workers ignore those signals (the main process
-ends them after saving) and are started with the signals blocked, so a signal sent to the whole process group, as
-``pkill -f`` or a service manager does, cannot kill a worker while it starts. Because they ignore SIGTERM, the
+for Ctrl-C or SIGTERM (held by ``signals.StopSignals``); the trainer then saves and stops with one line and exit
+status 128 + the signal, so an interrupted run resumes from the step it stopped at. Data-loading workers ignore
+those signals (the main process ends them after saving) and are started with the signals blocked, so a signal sent
+to the whole process group, as ``pkill -f`` or a service manager does, cannot kill a worker while it starts. Because they ignore SIGTERM, the
 workers must be shut down by their loader before the process exits (the interpreter's exit terminates and then joins
 them, which would wait forever): :func:`loader_batches` does that however the iteration ends, and passes a bad input
 met in a worker (an unreadable image) on as the same one-line UsageError that it is without workers. Before and

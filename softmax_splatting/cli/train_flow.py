@@ -88,8 +88,8 @@ def build_parser() -> options.Parser:
                         help='folder for checkpoint.pt and network-final.pytorch (default: runs/pwc)')
     parser.add_argument('--resume', nargs='?', const='auto', default=None, metavar='CHECKPOINT',
                         help='continue a run: from this checkpoint, or (without a value) from OUT/checkpoint.pt; '
-                             'keep --data, --seed and --batch-size to continue with the same data (a --lr given applies '
-                             'from there on)')
+                             'keep --data, --seed and --batch-size to continue with the same data (a --lr given '
+                             'applies from there on)')
     parser.add_argument('--init', default=None, metavar='WEIGHTS',
                         help='start from these weights (e.g. network-default.pytorch, to fine-tune) instead of a '
                              'random initialisation')
