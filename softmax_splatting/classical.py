@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from . import motion
+from .pairs import check_neighbours
 from .pwc import backwarp
 from .softsplat import softsplat
 
@@ -394,18 +395,6 @@ def check_frames(one: torch.Tensor, two: torch.Tensor) -> None:
         raise ValueError(f'one and two differ in shape: {list(one.shape)} vs {list(two.shape)}')
     if one.device != two.device:
         raise ValueError(f'one is on {one.device}, two on {two.device}; both must be on one device')
-
-
-def check_neighbours(one: torch.Tensor, before: Optional[torch.Tensor], after: Optional[torch.Tensor]) -> None:
-    """TypeError/ValueError unless each neighbour given is a floating frame of ``one``'s shape and device."""
-    for name, frame in (('before', before), ('after', after)):
-        if frame is None:
-            continue
-        if not isinstance(frame, torch.Tensor) or not frame.is_floating_point():
-            raise TypeError(f'{name} must be a floating torch.Tensor [N, 3, H, W] in [0, 1]')
-        if frame.shape != one.shape or frame.device != one.device:
-            raise ValueError(f'{name} must match the pair: {list(one.shape)} on {one.device}, got '
-                             f'{list(frame.shape)} on {frame.device}')
 
 
 def check_times(times: Sequence[float]) -> List[float]:

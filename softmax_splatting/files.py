@@ -24,7 +24,7 @@ from typing import Iterator, List, Mapping, Union
 import torch
 
 __all__ = ['NonFiniteWeights', 'atomic_path', 'load_checkpoint', 'natural_key', 'non_finite',
-           'remove_stale_temporaries', 'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
+           'remove_stale_temporaries', 'state_mismatch', 'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
 
 PathLike = Union[str, os.PathLike]
 
@@ -125,6 +125,26 @@ def non_finite(payload: object, name: str = '') -> List[str]:
     else:
         return []
     return [bad for inner, value in items for bad in non_finite(value, inner)]
+
+
+def state_mismatch(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> str:
+    """How ``given`` fails to fit the state_dict ``expected`` of a network, for a one-line error: ``'missing: ...;
+    unexpected: ...'`` or ``'wrong shapes: ...'`` (a few names each); ``''`` when it fits. PyTorch's own message
+    puts the wrong shapes on lines after a heading that says nothing."""
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    if missing or unexpected:
+        return f'missing: {_some(missing)}; unexpected: {_some(unexpected)}'
+    wrong = [f'{k} {list(given[k].shape)} (expected {list(expected[k].shape)})' for k in expected
+             if given[k].shape != expected[k].shape]
+    return f'wrong shapes: {_some(wrong, 3)}' if wrong else ''
+
+
+def _some(names: List[str], limit: int = 5) -> str:
+    if not names:
+        return 'none'
+    more = f', ... ({len(names)} in all)' if len(names) > limit else ''
+    return ', '.join(names[:limit]) + more
 
 
 def natural_key(path: Path) -> List[object]:

@@ -1,15 +1,17 @@
-"""Choose the frame interpolator for the command-line tools: a trained MainNet checkpoint or the classical one.
+"""Choose the frame interpolator for the command-line tools: a trained model's file or the classical one.
 
 The paper's interpolator (Niklaus & Liu, CVPR 2020: flow, feature pyramid, softmax splatting, GridNet synthesis) only
 works with trained weights. A fresh clone has none, so every tool (run_a_pair.py, benchmark_middlebury.py,
 benchmark_xiph.py) falls back to the training-free :class:`classical.ClassicalInterpolator` and says so, rather than
-failing: ``--model`` accepts a checkpoint path, the word ``classical``, or a comparison model of ``baselines.py``
+failing: ``--model`` accepts the path of a model file (a MainNet checkpoint, or the released SoftSplat weights
+``network-l1/-lf.pytorch``: ``models.py`` tells them apart by what they hold), the word ``classical``, or a
+comparison model of ``baselines.py``
 (``dis-blend``, ``average``); without it, ``weights/softsplat.pt`` is used when present and declared the default
 (``CHECKPOINT_IS_DEFAULT``: only once it beats the classical interpolator), else the classical one.
 
 All kinds share one duck-typed interface, :class:`Interpolator`: ``interpolate(one, two, times)`` takes
 ``[N, 3, H, W]`` float RGB in [0, 1] and a sequence of times in [0, 1] and returns one ``[N, 3, H, W]`` tensor per
-time. ``main_net`` is imported only when a checkpoint is loaded, so the classical path needs nothing but OpenCV.
+time. The networks are imported only when a file is loaded, so the classical path needs nothing but OpenCV.
 
 Half precision (``fp16=True``) runs the network under ``torch.autocast`` in float16 and returns float32 frames. It
 is accepted only for a trained model on a CUDA device: on a CPU, or with the classical interpolator (whose flow is
@@ -27,7 +29,8 @@ import torch
 
 from .errors import UsageError
 
-__all__ = ['BASELINES', 'CLASSICAL', 'DEFAULT_CHECKPOINT', 'Interpolator', 'load_interpolator']
+__all__ = ['BASELINES', 'CLASSICAL', 'DEFAULT_CHECKPOINT', 'Interpolator', 'PUBLISHED_NAMES', 'load_interpolator',
+           'published_weights']
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / 'weights' / 'softsplat.pt'
 CLASSICAL = 'classical'
@@ -36,14 +39,18 @@ BASELINES = ('dis-blend', 'average')
 # The shipped checkpoint becomes the default only once it measurably beats the classical interpolator on the DAVIS
 # test split and on Middlebury (weights/README.md keeps the table); until then it is opt-in with --model.
 CHECKPOINT_IS_DEFAULT = False
+# The released SoftSplat weights by the names its run.py gives them (``--model l1|lf``): looked for in weights/, then
+# where torch hub keeps what that script downloaded; never downloaded here.
+PUBLISHED_NAMES = ('l1', 'lf')
+PUBLISHED_URL = 'http://content.sniklaus.com/softsplat/network-{}.pytorch'
 
 
 class Interpolator(Protocol):
     """Anything that interpolates frames: ``[N, 3, H, W]`` float RGB in [0, 1] in, one such tensor per time out.
 
-    The classical interpolator and MainNet also take ``before``/``after`` (the neighbouring frames, for quadratic
-    motion), precomputed ``flows`` and ``outer`` flows, and have ``estimate_flows(one, two)``; the comparison models
-    of ``baselines.py`` do not (``conversion.supports_motion`` tells them apart)."""
+    The classical interpolator and both networks also take ``before``/``after`` (the neighbouring frames, for
+    quadratic motion), precomputed ``flows`` and ``outer`` flows, and have ``estimate_flows(one, two)``; the
+    comparison models of ``baselines.py`` do not (``conversion.supports_motion`` tells them apart)."""
 
     def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[float]) -> List[torch.Tensor]:
         ...
@@ -72,7 +79,9 @@ def load_interpolator(spec: Optional[str], device: torch.device, fp16: bool = Fa
     Args:
         spec: None (``DEFAULT_CHECKPOINT`` if that file exists and ``CHECKPOINT_IS_DEFAULT``, else the classical
             interpolator, with a one-line notice on stderr), ``'classical'``, a comparison model of ``BASELINES``
-            (``'dis-blend'``, ``'average'``), or the path of a MainNet checkpoint.
+            (``'dis-blend'``, ``'average'``), ``'l1'``/``'lf'`` (the published SoftSplat weights where
+            :func:`published_weights` finds them), or the path of a model file: a MainNet checkpoint or the
+            published weights (``network-l1.pytorch``, ``network-lf.pytorch``, or a fine-tuned file of that layout).
         device: where the inputs will live; a checkpoint is loaded onto it.
         fp16: run a trained model in float16 autocast (CUDA only).
 
@@ -102,21 +111,39 @@ def load_interpolator(spec: Optional[str], device: torch.device, fp16: bool = Fa
                 'average': baselines.FrameAverage}[spec]()
     if fp16 and device.type != 'cuda':
         raise UsageError(f'--fp16 needs a CUDA device; the model would run on {device}')
-    return _load_checkpoint(Path(spec), device, fp16)
+    path = published_weights(spec) if spec in PUBLISHED_NAMES else Path(spec)
+    return _load_checkpoint(path, device, fp16)
+
+
+def published_candidates(name: str) -> List[Path]:
+    """Where ``--model l1|lf`` looks, in order: ``weights/network-NAME.pytorch``, then torch hub's copy
+    (``$TORCH_HOME/hub/checkpoints/softsplat-NAME``, the name the release's script saves it under)."""
+    return [DEFAULT_CHECKPOINT.parent / f'network-{name}.pytorch',
+            Path(torch.hub.get_dir()) / 'checkpoints' / f'softsplat-{name}']
+
+
+def published_weights(name: str) -> Path:
+    """The file of the published weights ``name`` ('l1' or 'lf'); UsageError saying where to put it if absent."""
+    candidates = published_candidates(name)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise UsageError(f'--model {name}: the published weights network-{name}.pytorch are not on this machine, and '
+                     f'nothing is downloaded: get them from {PUBLISHED_URL.format(name)} and put them at '
+                     f'{_shown(candidates[0])} (or {candidates[1]}, where torch hub keeps them), or give their path')
 
 
 def _load_checkpoint(path: Path, device: torch.device, fp16: bool) -> Interpolator:
     if not path.is_file():
-        raise UsageError(f'{path}: no such checkpoint file (give a MainNet checkpoint, or --model {CLASSICAL} for '
-                         f'the training-free interpolator)')
+        raise UsageError(f'{path}: no such checkpoint file (give a MainNet checkpoint or the published SoftSplat '
+                         f'weights, or --model {CLASSICAL} for the training-free interpolator)')
     try:
-        from . import main_net  # noqa: PLC0415 - heavy, and not needed by the classical path
-        model = main_net.MainNet.from_file(path, map_location=device)
-        model = model.to(device).eval()
+        from . import models  # noqa: PLC0415 - heavy, and not needed by the classical path
+        model = models.read_model(path, map_location=device)
     except Exception as error:  # any failure to load is the user's file or setup: report it in one line
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        # main_net's own messages already start with the path; do not name it twice.
-        message = reason if str(path) in reason else f'{path}: cannot load the MainNet checkpoint: {reason}'
+        # the models' own messages already start with the path; do not name it twice.
+        message = reason if str(path) in reason else f'{path}: cannot load the model file: {reason}'
         raise UsageError(message) from None
     return _Autocast(model) if fp16 else model
 

@@ -44,8 +44,9 @@ from torch import nn
 
 from . import classical, motion, pwc
 from .errors import first_line
-from .files import atomic_path, load_checkpoint
+from .files import atomic_path, load_checkpoint, state_mismatch
 from .gridnet import GridNet
+from .pairs import as_times, check_neighbours, check_pair, pad_to_multiple, quadratic_paths
 from .softsplat import softsplat
 
 CHECKPOINT_FORMAT = 'softsplat-mainnet'
@@ -229,7 +230,7 @@ class MainNet(nn.Module):
         ``flows``: optional precomputed (F0->1, F1->0), each ``[N, 2, H, W]`` in pixels, used instead of the
         model's own flow estimate (training with cached DIS flow).
         """
-        times = _as_times([t], one.shape[0] if isinstance(one, torch.Tensor) else 0)
+        times = as_times([t], one.shape[0] if isinstance(one, torch.Tensor) else 0)
         return self._synthesize(self._prepare(one, two, flows), times[0])
 
     def interpolate(self, one: torch.Tensor, two: torch.Tensor, times: Sequence[Union[float, torch.Tensor]],
@@ -243,7 +244,7 @@ class MainNet(nn.Module):
         a quadratic path). ``flows``: precomputed (F0->1, F1->0); ``outer``: precomputed (F0->before, F1->after),
         either None; each ``[N, 2, H, W]`` in pixels.
         """
-        times = _as_times(times, one.shape[0] if isinstance(one, torch.Tensor) else 0)
+        times = as_times(times, one.shape[0] if isinstance(one, torch.Tensor) else 0)
         context = self._prepare(one, two, flows, before, after, outer)
         return [self._synthesize(context, t) for t in times]
 
@@ -264,14 +265,14 @@ class MainNet(nn.Module):
     def _prepare(self, one: torch.Tensor, two: torch.Tensor, flows: Optional[Tuple[torch.Tensor, torch.Tensor]],
                  before: Optional[torch.Tensor] = None, after: Optional[torch.Tensor] = None,
                  outer: Optional[Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]] = None) -> _PairContext:
-        _check_pair(one, two, flows)
-        classical.check_neighbours(one, before, after)
+        check_pair(one, two, flows)
+        check_neighbours(one, before, after)
         size = tuple(one.shape[-2:])
-        one, two = _pad_to_multiple(one, 4), _pad_to_multiple(two, 4)
+        one, two = pad_to_multiple(one, 4), pad_to_multiple(two, 4)
         if flows is None:
             flows = self.estimate_flows(one, two)
         else:
-            flows = tuple(_pad_to_multiple(flow.to(one), 4) for flow in flows)
+            flows = tuple(pad_to_multiple(flow.to(one), 4) for flow in flows)
         paths = self._paths(one, two, flows, before, after, outer)
         images = torch.cat([one, two])
         full = torch.cat([flows[0].to(images.dtype), flows[1].to(images.dtype)])
@@ -299,20 +300,7 @@ class MainNet(nn.Module):
                outer: Optional[Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]]
                ) -> Optional[Tuple[motion.Motion, motion.Motion]]:
         """Both frames' quadratic paths at the padded size, or None when neither has a neighbour (linear)."""
-        flow_0p, flow_1n = outer if outer is not None else (None, None)
-        before = _pad_to_multiple(before, 4) if before is not None else None
-        after = _pad_to_multiple(after, 4) if after is not None else None
-        if flow_0p is None and before is not None:
-            flow_0p = self.estimate_flow(one, before)
-        if flow_1n is None and after is not None:
-            flow_1n = self.estimate_flow(two, after)
-        if flow_0p is None and flow_1n is None:
-            return None
-        flow_0p, flow_1n = (None if f is None else _pad_to_multiple(f.float().to(one.device), 4)
-                            for f in (flow_0p, flow_1n))
-        with torch.no_grad():
-            return (motion.quadratic(flows[0].float(), flow_0p, one.float(), _float(before)),
-                    motion.quadratic(flows[1].float(), flow_1n, two.float(), _float(after)))
+        return quadratic_paths(one, two, flows, before, after, outer, self.estimate_flow, 4)
 
     def _metric(self, image: torch.Tensor, other: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """Z = clip(alpha * |image - backwarp(other, flow)| (+ U-Net refinement), -20, 20) (Sec. 3.4)."""
@@ -365,9 +353,14 @@ class MainNet(nn.Module):
         as ``final.pt`` would hold them), in eval mode. Raises FileNotFoundError or ValueError with a clear one-line
         message naming the file."""
         path = Path(path)
-        payload = load_checkpoint(path)
+        return cls.from_payload(load_checkpoint(path), path).to(map_location)
+
+    @classmethod
+    def from_payload(cls, payload: object, path: Union[str, Path]) -> 'MainNet':
+        """:meth:`from_file` for what ``files.load_checkpoint(path)`` returned (the file is read once)."""
+        path = Path(path)
         if isinstance(payload, dict) and payload.get('format') == TRAINING_STATE_FORMAT:
-            payload = _training_state_weights(payload, path)
+            payload = training_state_weights(payload, path)
         if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
             raise ValueError(f'{path}: {_foreign(payload)}, not a MainNet checkpoint (expected final.pt, best.pt or '
                              f'last.pt of train_and_test.py, or a file of MainNet.save)')
@@ -389,71 +382,22 @@ class MainNet(nn.Module):
             raise ValueError(f'{path}: bad MainNet checkpoint: no weights (the "state_dict" entry of tensors is '
                              f'missing)')
         state = {k: v.float() if v.is_floating_point() else v for k, v in given.items()}
-        own = model.state_dict()
-        missing, unexpected = _key_mismatch(own, state)
-        if missing or unexpected:
-            raise ValueError(f'{path}: weights do not fit MainNet (missing: {_some(missing)}; '
-                             f'unexpected: {_some(unexpected)})')
-        # PyTorch's own message puts the wrong shapes on lines after a heading that says nothing
-        wrong = [f'{k} {list(state[k].shape)} (expected {list(own[k].shape)})' for k in own
-                 if state[k].shape != own[k].shape]
-        if wrong:
-            raise ValueError(f'{path}: weights do not fit MainNet (wrong shapes: {_some(wrong, 3)})')
+        mismatch = state_mismatch(model.state_dict(), state)
+        if mismatch:
+            raise ValueError(f'{path}: weights do not fit MainNet ({mismatch})')
         try:
             model.load_state_dict(state)
         except RuntimeError as error:
             reason = ' '.join(line.strip() for line in str(error).splitlines() if line.strip())
             raise ValueError(f'{path}: weights do not fit MainNet ({reason[:300]})') from None
-        return model.to(map_location).eval()
+        return model.eval()
 
 
 # ------------------------------------------------------------------------------------------------ helpers -------
 
-def _check_pair(one: torch.Tensor, two: torch.Tensor,
-                flows: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> None:
-    for name, image in (('one', one), ('two', two)):
-        if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[1] != 3:
-            shape = list(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-            raise ValueError(f'{name} must be a [N, 3, H, W] tensor, got {shape}')
-    if one.shape != two.shape:
-        raise ValueError(f'one and two must have the same shape, got {list(one.shape)} and {list(two.shape)}')
-    if flows is not None:
-        n, _, h, w = one.shape
-        if len(flows) != 2 or any(not isinstance(f, torch.Tensor) or tuple(f.shape) != (n, 2, h, w) for f in flows):
-            raise ValueError(f'flows must be two [N, 2, H, W] = [{n}, 2, {h}, {w}] tensors (F0->1, F1->0)')
-
-
-def _float(tensor: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-    return None if tensor is None else tensor.float()
-
-
-def _pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
-    height, width = image.shape[-2:]
-    pad_h, pad_w = (-height) % multiple, (-width) % multiple
-    if pad_h or pad_w:
-        image = F.pad(image, (0, pad_w, 0, pad_h), mode='replicate')
-    return image
-
-
-def _as_times(times: Sequence[Union[float, torch.Tensor]], n: int) -> List[torch.Tensor]:
-    """Each time as an ``[N]`` float32 tensor; raises ValueError for a shape other than [] or [N], or a value
-    outside [0, 1]."""
-    result = []
-    for t in times:
-        t = torch.as_tensor(t, dtype=torch.float32).detach()
-        if t.dim() == 0:
-            t = t.expand(n)
-        if tuple(t.shape) != (n,):
-            raise ValueError(f't must be a float or an [N] = [{n}] tensor, got shape {list(t.shape)}')
-        if not bool(((t >= 0) & (t <= 1)).all()):
-            raise ValueError(f't must lie in [0, 1], got {t.tolist() if t.numel() > 1 else float(t[0])}')
-        result.append(t)
-    return result
-
-
-def _training_state_weights(payload: Dict[str, object], path: Path) -> Dict[str, object]:
-    """The MainNet checkpoint inside a training state of train_and_test.py: its configuration and the weights it
-    publishes (the EMA's when it keeps one, else the model's)."""
+def training_state_weights(payload: Dict[str, object], path: Path) -> Dict[str, object]:
+    """The model checkpoint inside a training state of train_and_test.py: its configuration and the weights it
+    publishes (the EMA's when it keeps one, else the model's), as ``{'format', 'config', 'state_dict'}``."""
     ema = payload.get('ema')
     if isinstance(ema, dict):  # an AveragedModel: 'module.'-prefixed weights and buffers, and its count
         weights = {k[len('module.'):]: v for k, v in ema.items() if k.startswith('module.')}
@@ -470,6 +414,9 @@ def _foreign(payload: object) -> str:
         return f'holds a {type(payload).__name__}'
     if isinstance(payload.get('format'), str):
         return f'a checkpoint of format {payload["format"]!r}'
+    if payload and all(isinstance(k, str) and k.replace('module', 'net').startswith(('netFlow.', 'netSynthesis.'))
+                       for k in payload):
+        return 'the weights of the published SoftSplat model (every --model PATH loads them as they are)'
     if {'model', 'optimizer', 'step'} <= set(payload):
         return 'a training checkpoint of softsplat-train-flow (PWC-Net)'
     keys = [k for k in payload if isinstance(k, str)]
@@ -477,16 +424,3 @@ def _foreign(payload: object) -> str:
             any(k.startswith(('moduleExtractor', 'netExtractor')) for k in keys):
         return 'PWC-Net weights (give them to train_and_test.py with --init)'
     return 'an unknown checkpoint'
-
-
-def _key_mismatch(expected: Dict[str, torch.Tensor], given: Dict[str, torch.Tensor]):
-    missing = sorted(set(expected) - set(given))
-    unexpected = sorted(set(given) - set(expected))
-    return missing, unexpected
-
-
-def _some(keys: List[str], limit: int = 5) -> str:
-    if not keys:
-        return 'none'
-    more = f', ... ({len(keys)} in all)' if len(keys) > limit else ''
-    return ', '.join(keys[:limit]) + more

@@ -22,7 +22,17 @@ def test_reports_time_and_peak_memory(tmp_path, capsys):
     assert '| 64x48 | float32 |' in capsys.readouterr().out
 
 
+def test_times_the_published_network_with_random_weights(tmp_path, capsys):
+    out = tmp_path / 'rows.json'
+    assert benchmark_model.main(['--device', 'cpu', '--sizes', '65x47', '--repeats', '1', '--architecture',
+                                 'published', '--json', str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report['model'] == 'published (random weights)' and report['rows'][0]['size'] == '65x47'
+    assert 'the published network (random weights)' in capsys.readouterr().out
+
+
 @pytest.mark.parametrize('args, message', [
+    (['--model', 'classical', '--architecture', 'published'], 'a --model file brings its own'),
     (['--sizes', '64by48'], 'not a size WIDTHxHEIGHT'),
     (['--precision', 'float16'], 'float16 is measured on CUDA only'),
     (['--model', '/nonexistent.pt'], 'no such checkpoint'),

@@ -1,4 +1,4 @@
-"""interpolator.py: choosing between a checkpoint and the classical interpolator (no main_net.py needed)."""
+"""interpolator.py: choosing between a model file and the classical interpolator (no network code needed)."""
 
 import sys
 import types
@@ -36,16 +36,16 @@ def test_missing_checkpoint_is_a_usage_error(tmp_path):
 
 
 class FakeNet(torch.nn.Module):
-    """Stands in for main_net.MainNet: records how it was loaded."""
+    """Stands in for a network that models.read_model built: records how it was loaded."""
 
     loaded = []
 
     @classmethod
-    def from_file(cls, path, map_location=None):
+    def read_model(cls, path, map_location=None):
         if 'broken' in str(path):
             raise ValueError(f'{path}: not a MainNet checkpoint (no "state_dict")\nsecond line')
         cls.loaded.append((str(path), map_location))
-        return cls()
+        return cls().eval()
 
     def interpolate(self, one, two, times):
         return [one * (1 - t) + two * t for t in times]
@@ -53,11 +53,11 @@ class FakeNet(torch.nn.Module):
 
 @pytest.fixture
 def fake_main_net(monkeypatch):
-    module = types.ModuleType('main_net')
-    module.MainNet = FakeNet
+    module = types.ModuleType('models')
+    module.read_model = FakeNet.read_model
     FakeNet.loaded = []
-    monkeypatch.setitem(sys.modules, 'softmax_splatting.main_net', module)
-    monkeypatch.setattr(softmax_splatting, 'main_net', module, raising=False)
+    monkeypatch.setitem(sys.modules, 'softmax_splatting.models', module)
+    monkeypatch.setattr(softmax_splatting, 'models', module, raising=False)
     return module
 
 
@@ -97,10 +97,11 @@ def test_load_failure_becomes_one_line_usage_error(tmp_path, fake_main_net):
     assert 'broken.pt' in message and 'no "state_dict"' in message and '\n' not in message
 
 
-def test_missing_main_net_module_is_a_usage_error(tmp_path, monkeypatch):
+def test_missing_network_module_is_a_usage_error(tmp_path, monkeypatch):
     checkpoint = tmp_path / 'model.pt'
     checkpoint.write_bytes(b'weights')
-    monkeypatch.setitem(sys.modules, 'main_net', None)  # makes `import main_net` fail
+    monkeypatch.setitem(sys.modules, 'softmax_splatting.models', None)  # makes `from . import models` fail
+    monkeypatch.delattr(softmax_splatting, 'models', raising=False)
     with pytest.raises(UsageError, match='model.pt'):
         interpolator.load_interpolator(str(checkpoint), CPU)
 

@@ -4,10 +4,12 @@
     python benchmark_model.py --device cuda                    # GPU: 1920x1080 and 2048x1080, float32 and float16
     python benchmark_model.py --sizes 1280x720 --model weights/softsplat.pt --json model.json
     python benchmark_model.py --model classical --sizes 854x480 3840x2160  # the training-free interpolator
+    python benchmark_model.py --architecture published --sizes 854x480 1920x1080  # the released network
 
 One frame at t = 0.5 from a pair, the way run_a_pair.py makes it (flow, pyramids, splatting, synthesis; no file
-input/output). Speed does not depend on the weights, so without a checkpoint a randomly initialized MainNet is
-timed. Each configuration runs in a fresh process so that its peak memory is its own: on a GPU the peak of
+input/output). Speed does not depend on the weights, so without a model file a randomly initialized network is
+timed: MainNet (the paper's model as we build it, PWC-Net flow), or with ``--architecture published`` the network of
+the authors' 2022 release (``published/``), which is what its files ``network-l1/-lf.pytorch`` would run. Each configuration runs in a fresh process so that its peak memory is its own: on a GPU the peak of
 PyTorch's allocator (``torch.cuda.max_memory_allocated``), on a CPU the peak resident set of the process, reported
 whole and above what the process held after loading the model and the inputs.
 """
@@ -25,7 +27,7 @@ import torch
 
 from .. import errors, files
 from ..errors import UsageError
-from ..interpolator import BASELINES, CLASSICAL, load_interpolator
+from ..interpolator import BASELINES, CLASSICAL, PUBLISHED_NAMES, load_interpolator, published_weights
 from ..resources import configure_threads, select_device
 from ..timing import median_ms
 from . import options, tables
@@ -41,8 +43,8 @@ def _rss_mib() -> float:
     return pages * resource.getpagesize() / 2 ** 20
 
 
-def _measure(spec: Optional[str], device_name: str, width: int, height: int, precision: str, repeats: int,
-             threads: int, queue) -> None:
+def _measure(spec: Optional[str], architecture: str, device_name: str, width: int, height: int, precision: str,
+             repeats: int, threads: int, queue) -> None:
     """Child process: load, warm up, time, and report peak memory through ``queue``."""
     from ..resources import configure_threads, return_freed_memory  # noqa: PLC0415 - imported in the child only
 
@@ -50,11 +52,12 @@ def _measure(spec: Optional[str], device_name: str, width: int, height: int, pre
     return_freed_memory(width * height)  # as run_a_pair.py does
     device = torch.device(device_name)
     torch.manual_seed(0)
-    if spec in NAMED:
+    if spec is not None:
         model = load_interpolator(spec, device)
     else:
-        from ..main_net import MainNet  # noqa: PLC0415
-        model = (MainNet.from_file(spec) if spec else MainNet(pwc_weights=None)).to(device).eval()
+        from .. import models  # noqa: PLC0415
+        options = {'pwc_weights': None} if architecture == models.MAINNET else {}
+        model = models.build(architecture, **options).to(device).eval()
     generator = torch.Generator().manual_seed(1)
     one = torch.rand(1, 3, height, width, generator=generator).to(device)
     two = torch.roll(one, shifts=(3, 5), dims=(2, 3))
@@ -79,11 +82,11 @@ def _measure(spec: Optional[str], device_name: str, width: int, height: int, pre
 
 
 def measure(spec: Optional[str], device: torch.device, size: Tuple[int, int], precision: str, repeats: int,
-            threads: int) -> Dict:
+            threads: int, architecture: str = 'mainnet') -> Dict:
     width, height = size
     context = multiprocessing.get_context('spawn')
     queue = context.Queue()
-    arguments = (spec, str(device), width, height, precision, repeats, threads, queue)
+    arguments = (spec, architecture, str(device), width, height, precision, repeats, threads, queue)
     process = context.Process(target=_measure, args=arguments)
     process.start()
     process.join()
@@ -96,30 +99,36 @@ def measure(spec: Optional[str], device: torch.device, size: Tuple[int, int], pr
 def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     threads = configure_threads(args.threads)
-    spec = args.model  # None: the paper's model (PWC-Net flow) with random weights
+    spec = args.model  # None: a network of --architecture with random weights
+    if spec in PUBLISHED_NAMES:
+        spec = str(published_weights(spec))
     if spec not in (None,) + NAMED and not Path(spec).is_file():
         raise UsageError(f'--model {spec}: no such checkpoint file')
+    if spec is not None and args.architecture is not None:
+        raise UsageError('--architecture chooses the network timed with random weights; a --model file brings its '
+                         'own')
+    architecture = args.architecture or 'mainnet'
     sizes = args.sizes or [options.size(size) for size in (GPU_SIZES if device.type == 'cuda' else CPU_SIZES)]
     precisions = args.precision or (['float32', 'float16'] if device.type == 'cuda' else ['float32'])
     if 'float16' in precisions and device.type != 'cuda':
         raise UsageError('float16 is measured on CUDA only')
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else \
         f'CPU ({threads} threads)'
-    title = f'--model {spec}' if spec in NAMED else \
-        f'MainNet ({"weights " + spec if spec else "random weights"})'
+    title = f'--model {spec}' if spec is not None else \
+        f'{"the published network" if architecture == "published" else "MainNet"} (random weights)'
     print(f'{title} on {name}, torch {torch.__version__}, one frame at t = 0.5, median of {args.repeats}')
     memory = ['peak allocated (MiB)'] if device.type == 'cuda' else ['peak RSS (MiB)', 'above loaded (MiB)']
     print(tables.header(['size', 'precision', 'ms per frame'] + memory, [False, False] + [True] * (1 + len(memory))))
     rows = []
     for size in sizes:
         for precision in precisions:
-            row = measure(spec, device, size, precision, args.repeats, threads)
+            row = measure(spec, device, size, precision, args.repeats, threads, architecture)
             rows.append(row)
             extra = [] if row['above_loaded_mib'] is None else [f"{row['above_loaded_mib']:.0f}"]
             cells = [row['size'], precision, f"{row['ms']:.0f}", f"{row['peak_mib']:.0f}"] + extra
             print(tables.row(cells), flush=True)
     if args.json:
-        files.write_json(args.json, {'device': name, 'model': spec, 'rows': rows})
+        files.write_json(args.json, {'device': name, 'model': spec or f'{architecture} (random weights)', 'rows': rows})
     return 0
 
 
@@ -130,8 +139,13 @@ def build_parser() -> options.Parser:
     parser.add_argument('--precision', nargs='+', choices=['float32', 'float16'],
                         help='default: float32 on CPU; float32 and float16 (autocast) on GPU')
     parser.add_argument('--model', metavar='PATH|classical',
-                        help='MainNet checkpoint (e.g. weights/softsplat.pt), "classical", "dis-blend" or "average" '
-                             "(default: the paper's model, PWC-Net flow, random weights)")
+                        help='a model file (a MainNet checkpoint such as weights/softsplat.pt, or the published '
+                             'network-l1/-lf.pytorch; "l1"/"lf" find those), "classical", "dis-blend" or "average" '
+                             '(default: a network of --architecture with random weights)')
+    parser.add_argument('--architecture', choices=['mainnet', 'published'], default=None,
+                        help='without --model, the network timed with random weights: mainnet (the paper\'s model '
+                             'as this project builds it, PWC-Net flow; default) or published (the authors\' 2022 '
+                             'release)')
     options.add_device(parser)
     options.add_threads(parser)
     options.add_json(parser)

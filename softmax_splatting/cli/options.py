@@ -83,10 +83,11 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 def add_model(parser: argparse.ArgumentParser, what: str = 'the interpolator') -> None:
     parser.add_argument('--model', default=None, metavar='PATH|classical',
-                        help=f'{what}: a MainNet checkpoint, "classical" for the training-free interpolator, or a '
-                             f'comparison model: "dis-blend" (DIS flow, backward warping, no occlusion handling) or '
-                             f'"average" (no motion) (default: weights/softsplat.pt once it is declared the default, '
-                             f'else classical)')
+                        help=f'{what}: a model file (a MainNet checkpoint, or the published SoftSplat weights '
+                             f'network-l1/-lf.pytorch, which "l1" and "lf" find in weights/ or torch hub\'s cache), '
+                             f'"classical" for the training-free interpolator, or a comparison model: "dis-blend" '
+                             f'(DIS flow, backward warping, no occlusion handling) or "average" (no motion) (default: '
+                             f'weights/softsplat.pt once it is declared the default, else classical)')
 
 
 def add_kernel_benchmark(parser: argparse.ArgumentParser) -> None:
