@@ -1,17 +1,17 @@
 """What the two trainers share: the step loop, saving on a schedule, and stopping cleanly on a signal.
 
-Training MainNet (``cli/train.py``, paper Sec. 4.3) and PWC-Net (``cli/train_flow.py``) run the same outer loop:
-take a batch, take an optimizer step, report, save when due. Between two steps (never inside one) the loop looks for
-Ctrl-C or SIGTERM (held by ``signals.StopSignals``); the trainer then saves and stops with one line and exit status
-128 + the signal, so an interrupted run resumes from the step it stopped at. Data-loading workers ignore those
-signals (the main process ends them after saving) and are started with the signals blocked, so a signal sent to the
-whole process group, as ``pkill -f`` or a service manager does, cannot kill a worker while it starts. Because they
-ignore SIGTERM, the workers must be shut down by their loader before the process exits (the interpreter's exit
-terminates and then joins them, which would wait forever): :func:`loader_batches` does that however the iteration
-ends, and passes a bad input met in a worker (an unreadable image) on as the same one-line UsageError that it is
-without workers. Before and after the loop (setting up, resuming) SIGTERM acts as Ctrl-C does there
-(``signals.terminate_as_interrupt``): the tool unwinds, an atomic write in progress deletes its temporary, and it
-exits with one line and 143.
+Training the interpolation networks (``trainer.py``, paper Sec. 4.3) and PWC-Net (``cli/train_flow.py``) run the
+same outer loop: take a batch, take an optimizer step, report, save when due. Between two steps (never inside one)
+the loop looks for Ctrl-C or SIGTERM (held by ``signals.StopSignals``); the trainer then saves and stops with one
+line and exit status 128 + the signal, so an interrupted run resumes from the step it stopped at. Data-loading
+workers ignore those signals (the main process ends them after saving) and are started with the signals blocked, so
+a signal sent to the whole process group, as ``pkill -f`` or a service manager does, cannot kill a worker while it
+starts. Because they ignore SIGTERM, the workers must be shut down by their loader before the process exits (the
+interpreter's exit terminates and then joins them, which would wait forever): :func:`loader_batches` does that
+however the iteration ends, and passes a bad input met in a worker (an unreadable image) on as the same one-line
+UsageError that it is without workers. Before and after the loop (setting up, resuming) SIGTERM acts as Ctrl-C does
+there (``signals.terminate_as_interrupt``): the tool unwinds, an atomic write in progress deletes its temporary, and
+it exits with one line and 143.
 
 A step whose loss (or any value it reports) is NaN or infinite ends the run at once, before anything is saved:
 the optimizer has already applied that step's gradients, so the weights in memory are no longer worth keeping, and

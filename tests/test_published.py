@@ -1,7 +1,6 @@
 """published/: the released SoftSplat network loads its files key for key and runs like our other interpolators.
 
-Faithfulness to the release's computation is checked against an independent functional reference in
-test_published_reference.py; here: the layout (both key spellings), files (ours read back as the release would,
+Here: the layout (both key spellings), files (ours read back as the release would,
 broken ones refused in one line), odd sizes, times, batches, determinism, quadratic motion, flows given from outside,
 gradients (gradcheck on tiny inputs) and a frozen value of our own.
 """
@@ -293,8 +292,8 @@ def test_training_step_reaches_every_parameter():
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 def test_cuda_kernels_and_float16_agree_with_the_cpu(tmp_path):
-    """On CUDA the CuPy kernels of softsplat and the cost volume run, and --fp16 (autocast) too. The CPU side of
-    the same logic is test_published_reference.py: this network against the reference on the PyTorch paths."""
+    """On CUDA the CuPy kernels of softsplat and the cost volume run, and --fp16 (autocast) too. The CPU side of the
+    same logic is every other test here (the PyTorch paths of both), and the kernels' own CPU tests."""
     net = lively_net()
     path = tmp_path / 'network-l1.pytorch'
     net.save(path)

@@ -12,7 +12,8 @@ import pytest
 import torch
 from images import texture
 
-from softmax_splatting import frames
+from softmax_splatting import files, frames
+from softmax_splatting import trainer as trainer_module
 from softmax_splatting.cli import train as tat
 from softmax_splatting.losses import laplacian_loss, laplacian_pyramid
 from softmax_splatting.main_net import MainNet
@@ -56,6 +57,13 @@ def train(dataset, out, *extra):
     args = ['--data', dataset, '--out', out, '--batch-size', '2', '--crop', '64x64', '--workers', '0',
             '--val-every', '0', '--save-every', '0', '--device', 'cpu', '--deterministic', *extra]
     return tat.main([str(a) for a in args])
+
+
+def parsed(argv):
+    """softsplat-train's settings for ``argv``, as its command line hands them to the trainer."""
+    args = tat.build_parser().parse_args(argv)
+    tat.validate_args(args, argv)
+    return args
 
 
 def losses(out):
@@ -223,13 +231,13 @@ def test_warmup_raises_the_rate_linearly_then_follows_the_schedule(tmp_path, pwc
 def test_init_from_a_pwc_file_and_a_mainnet_checkpoint(dataset, pwc_file, tmp_path):
     from softmax_splatting import pwc
     flow = pwc.PWCNet.from_file(pwc_file)
-    args = tat.build_parser().parse_args(['--data', str(dataset), '--init', str(pwc_file)])
-    model, pretrained = tat.build_model(args)
+    args = parsed(['--data', str(dataset), '--init', str(pwc_file)])
+    model, pretrained = trainer_module.build_model(args)
     assert pretrained
     assert torch.equal(next(iter(model.flow_net.state_dict().values())), next(iter(flow.state_dict().values())))
     MainNet(pwc_weights=None).save(tmp_path / 'main.pt')
-    args = tat.build_parser().parse_args(['--data', str(dataset), '--init', str(tmp_path / 'main.pt')])
-    model, pretrained = tat.build_model(args)
+    args = parsed(['--data', str(dataset), '--init', str(tmp_path / 'main.pt')])
+    model, pretrained = trainer_module.build_model(args)
     assert isinstance(model, MainNet) and pretrained
 
 
@@ -389,10 +397,10 @@ def test_random_pwc_is_announced_and_cannot_be_frozen(dataset, tmp_path, capsys,
     assert 'PWC-Net starts from random weights' in err
     assert train(dataset, tmp_path / 'b', '--steps', '1', '--freeze-flow-steps', '5') == 2
     assert 'frozen random flow is useless' in capsys.readouterr().err
-    args = tat.build_parser().parse_args(['--data', str(dataset), '--steps', '1000'])
+    args = parsed(['--data', str(dataset), '--steps', '1000'])
     model = MainNet(pwc_weights=None)
-    assert tat.freeze_steps(args, model, pretrained_flow=True) == 100  # default: 10% of --steps
-    assert tat.freeze_steps(args, model, pretrained_flow=False) == 0
+    assert trainer_module.freeze_steps(args, model, pretrained_flow=True) == 100  # default: 10% of --steps
+    assert trainer_module.freeze_steps(args, model, pretrained_flow=False) == 0
 
 
 def test_resume_refuses_another_model_configuration(dataset, tmp_path, capsys):
@@ -455,7 +463,7 @@ def test_a_signal_saves_the_current_step_and_exits(dataset, tmp_path, number, st
 def test_runtime_hands_set_device_an_index_for_a_plain_cuda_choice(monkeypatch):
     """`--device cuda` (or auto on a GPU) gives torch.device('cuda'), without an index, which torch.cuda.set_device
     rejects: training crashed that way on the first GPU it met (H200, 2026-12-04). CUDA is faked here."""
-    from softmax_splatting.cli import train  # noqa: PLC0415
+    train = trainer_module
 
     def strict_set_device(device):
         if device.index is None:
@@ -488,7 +496,7 @@ def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_c
     assert line.endswith(f'continue from it with --resume {out / "last.pt"} and a lower --lr'), line
     assert not (out / 'final.pt').exists()
     for path in out.glob('*.pt'):
-        assert tat.files.non_finite(torch.load(path, weights_only=True)) == [], path
+        assert files.non_finite(torch.load(path, weights_only=True)) == [], path
     records = (out / 'log.jsonl').read_text()
     assert 'NaN' not in records and 'Infinity' not in records
     # a checkpoint holding NaN weights is refused on --resume as on --model
@@ -545,13 +553,13 @@ def test_a_signal_while_setting_up_stops_as_ctrl_c_does(dataset, tmp_path, capsy
     clean-up of a write in progress. It now unwinds as Ctrl-C does there: one line, 128 + the signal."""
     import signal
 
-    building = tat.Trainer.__init__
+    building = trainer_module.Trainer.__init__
 
     def signalled(self, *args, **kwargs):
         os.kill(os.getpid(), getattr(signal, signal_name))
         building(self, *args, **kwargs)
 
-    monkeypatch.setattr(tat.Trainer, '__init__', signalled)
+    monkeypatch.setattr(trainer_module.Trainer, '__init__', signalled)
     assert train(dataset, tmp_path / 'run', '--steps', '1') == status
     assert capsys.readouterr().err.strip().splitlines()[-1] == line
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # restored for whoever called main()

@@ -21,6 +21,7 @@ any footage. Examples::
     torchrun --nproc_per_node 4 train_and_test.py --data vimeo_triplet --out runs/vimeo4 --batch-size 4
     python train_and_test.py --data vimeo_triplet --resume --out runs/vimeo --steps 400000
     python train_and_test.py --data vimeo_triplet --test --model runs/vimeo/final.pt
+    python train_and_test.py --init network-l1.pytorch --data triplets --out runs/l1-tuned --lr 1e-5  # the release
     python train_and_test.py --benchmark 20 --batch-size 8 --crop 256x256 --amp   # throughput, random data
 
 Randomness is a function of (seed, epoch, sample), never of worker timing, so ``--resume`` continues a run
@@ -30,227 +31,24 @@ exactly: the same batches, the same augmentations, the restored optimizer, sched
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import itertools
-import json
-import math
-import os
-import random
 import sys
-import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
-import numpy as np
 import torch
-import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader, DistributedSampler, Sampler, Subset
 
-from .. import errors, files, frames, metrics
+from .. import errors, files, models
 from ..errors import UsageError
-from ..files import atomic_path, load_checkpoint
 from ..losses import LOSSES, REFERENCE_LOSSES
-from ..main_net import CHECKPOINT_FORMAT as MODEL_FORMAT, TRAINING_STATE_FORMAT, MainNet
 from ..resources import configure_threads, select_device
-from ..signals import StopSignals, terminate_as_interrupt
-from ..training import Diverged, SaveSchedule, check_finite, loader_batches, quiet_worker, run_steps, stopped
-from ..triplet_data import AUGMENTATIONS, LIST_FILES, TripletDataset, triplet_paths
+from ..signals import terminate_as_interrupt
+from ..trainer import DEFAULT_LR, Runtime, evaluate, measure_throughput, run_training
+from ..triplet_data import AUGMENTATIONS, TripletDataset
 from . import options, tables
-
-CHECKPOINT_FORMAT = TRAINING_STATE_FORMAT  # last.pt; MainNet.from_file also takes the weights from it
-DEFAULT_LR = 1e-4
-
-
-class EpochTagged(Sampler):
-    """Wrap a (Distributed)Sampler: yield ``(index, epoch)`` and optionally skip the first ``skip`` items."""
-
-    def __init__(self, base: DistributedSampler, epoch: int, skip: int = 0):
-        self.base, self.epoch, self.skip = base, epoch, skip
-        base.set_epoch(epoch)
-
-    def __iter__(self) -> Iterator[Tuple[int, int]]:
-        return ((index, self.epoch) for index in itertools.islice(iter(self.base), self.skip, None))
-
-    def __len__(self) -> int:
-        return max(0, len(self.base) - self.skip)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Distributed setup
-# ---------------------------------------------------------------------------------------------------------------
-
-class Runtime:
-    """Rank, world size and device of this process (one process, or one of torchrun's)."""
-
-    def __init__(self, device_choice: str):
-        self.world = int(os.environ.get('WORLD_SIZE', '1'))
-        self.rank = int(os.environ.get('RANK', '0'))
-        local_rank = int(os.environ.get('LOCAL_RANK', '0'))
-        chosen = select_device(device_choice)
-        use_cuda = chosen.type == 'cuda'
-        # under torchrun each process takes the GPU of its local rank; alone, the one asked for
-        if use_cuda and self.world > 1:
-            chosen = torch.device('cuda', local_rank)
-        elif use_cuda and chosen.index is None:  # set_device needs an index; plain 'cuda' is the current GPU
-            chosen = torch.device('cuda', torch.cuda.current_device())
-        self.device = chosen
-        if use_cuda:
-            torch.cuda.set_device(self.device)
-        if self.world > 1:
-            dist.init_process_group('nccl' if use_cuda else 'gloo')
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-    def mean(self, value: float) -> float:
-        if self.world == 1:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        dist.all_reduce(tensor)
-        return tensor.item() / self.world
-
-    def close(self) -> None:
-        if self.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Model, checkpoints
-# ---------------------------------------------------------------------------------------------------------------
-
-def build_model(args: argparse.Namespace) -> Tuple[MainNet, bool]:
-    """The model to train and whether its flow network starts from trained weights (always True for DIS)."""
-    if args.init is None:
-        model = MainNet(metric=args.metric, flow=args.flow, residual=args.residual)
-        return model, args.flow == 'dis' or model.pretrained_flow
-    init = Path(args.init)
-    if not init.is_file():
-        raise UsageError(f'--init {init}: no such file')
-    try:
-        return MainNet.from_file(init), True
-    except files.NonFiniteWeights as error:  # read well, so no other reading applies
-        raise UsageError(f'--init {error}') from None
-    except ValueError as mainnet_error:
-        from .. import pwc  # noqa: PLC0415 - only needed for this fallback
-        if args.flow != 'pwc':
-            raise UsageError(f'--init {init}: not a MainNet checkpoint ({mainnet_error})') from None
-        model = MainNet(metric=args.metric, pwc_weights=None, residual=args.residual)
-        try:
-            model.flow_net.load_state_dict(pwc.PWCNet.from_file(init).state_dict())
-        except (ValueError, RuntimeError) as pwc_error:
-            raise UsageError(f'--init {init}: neither a MainNet checkpoint ({mainnet_error}) nor a PWC-Net file '
-                             f'({pwc_error})') from None
-        return model, True
-
-
-RANDOM_PWC_NOTICE = ('note: PWC-Net starts from random weights (no pwc/weights/network-default.pytorch, no --init); '
-                     'it trains jointly from the first step')
-
-
-def freeze_steps(args: argparse.Namespace, model: MainNet, pretrained_flow: bool) -> int:
-    """How many first steps keep PWC-Net frozen: --freeze-flow-steps, or by default 10% of --steps when PWC-Net
-    starts from trained weights and 0 when it is random (freezing random flow would teach the synthesis to ignore
-    it; training then says so in one line, :data:`RANDOM_PWC_NOTICE`)."""
-    if model.config.flow != 'pwc':
-        if args.freeze_flow_steps:
-            raise UsageError('--freeze-flow-steps applies to PWC-Net; this model uses DIS flow, which does not train')
-        return 0
-    if not pretrained_flow:
-        if args.freeze_flow_steps:
-            raise UsageError(f'--freeze-flow-steps {args.freeze_flow_steps}: PWC-Net has random weights (no '
-                             f'pwc/weights/network-default.pytorch and no --init), and frozen random flow is '
-                             f'useless; give PWC-Net weights or train it jointly with --freeze-flow-steps 0')
-        return 0
-    if args.freeze_flow_steps is None:
-        return args.steps // 10
-    return args.freeze_flow_steps
-
-
-def rng_state() -> Dict[str, object]:
-    """Every global generator's state in types ``torch.load(weights_only=True)`` accepts."""
-    kind, keys, position, has_gauss, gauss = np.random.get_state()
-    state = {'torch': torch.get_rng_state(), 'python': random.getstate(),
-             'numpy': {'kind': kind, 'keys': torch.from_numpy(keys.astype(np.int64)), 'position': int(position),
-                       'has_gauss': int(has_gauss), 'gauss': float(gauss)}}
-    if torch.cuda.is_available():
-        state['cuda'] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: Dict[str, object]) -> None:
-    torch.set_rng_state(state['torch'])
-    n = state['numpy']
-    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['position'], n['has_gauss'],
-                         n['gauss']))
-    random.setstate(state['python'])
-    if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
-
-
-def save_training_state(path: Path, trainer: 'Trainer') -> None:
-    payload = {'format': CHECKPOINT_FORMAT, 'step': trainer.step, 'best_psnr': trainer.best,
-               'model': trainer.model.state_dict(), 'config': dataclasses.asdict(trainer.model.config),
-               'optimizer': trainer.optimizer.state_dict(), 'scheduler': trainer.scheduler.state_dict(),
-               'scaler': trainer.scaler.state_dict(), 'rng': rng_state(), 'elapsed': trainer.elapsed(),
-               'args': {k: v for k, v in vars(trainer.args).items()
-                        if isinstance(v, (int, float, str, bool, type(None)))}}
-    if trainer.ema is not None:
-        payload['ema'] = trainer.ema.state_dict()
-    with atomic_path(path) as temporary:
-        torch.save(payload, temporary)
-
-
-def load_training_state(path: Path) -> Dict[str, object]:
-    try:
-        payload = load_checkpoint(path)
-    except (FileNotFoundError, ValueError) as error:
-        raise UsageError(f'--resume: {error}') from None
-    if isinstance(payload, dict) and payload.get('format') == MODEL_FORMAT:
-        raise UsageError(f'--resume: {path} is a model checkpoint (final.pt, best.pt), without the optimizer and '
-                         f'schedule a run continues from: resume from the run\'s last.pt, or start a new run from '
-                         f'these weights with --init')
-    if not isinstance(payload, dict) or payload.get('format') != CHECKPOINT_FORMAT:
-        raise UsageError(f'--resume: {path} is not a training checkpoint of train_and_test.py (its last.pt)')
-    return payload
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Evaluation
-# ---------------------------------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def evaluate(interpolate: Callable[..., torch.Tensor], dataset: TripletDataset, device: torch.device,
-             progress: bool = False, stop: Callable[[], bool] = lambda: False) -> Dict[str, float]:
-    """Mean PSNR and SSIM of ``interpolate(one, two, flows) -> middle`` over ``dataset`` (8-bit RGB, as published).
-
-    ``flows`` is the pair's cached (F0->1, F1->0) when the dataset carries flows, else None. Stops early (with the
-    triplets done so far) when ``stop()`` turns true.
-    """
-    psnrs, ssims = [], []
-    items = range(len(dataset))
-    if progress:
-        from tqdm import tqdm  # noqa: PLC0415
-        items = tqdm(items, desc='test', unit='triplet')
-    for index in items:
-        if stop():
-            break
-        one, middle, two, *extra = (t.unsqueeze(0).to(device) for t in dataset[index])
-        prediction = interpolate(one, two, tuple(extra[:2]) if extra else None)
-        truth, guess = frames.to_uint8(middle), frames.to_uint8(prediction)
-        psnrs.append(metrics.psnr(guess, truth))
-        ssims.append(metrics.ssim(guess, truth))
-    return {'psnr': float(np.mean(psnrs)) if psnrs else float('nan'),
-            'ssim': float(np.mean(ssims)) if ssims else float('nan'), 'count': len(psnrs)}
 
 
 def run_test(args: argparse.Namespace) -> int:
+    """``--test``: PSNR/SSIM of ``--model`` on the test list, as a table (and ``--json``)."""
     from ..interpolator import load_interpolator  # noqa: PLC0415 - the command-line model loader
 
     device = select_device(args.device)
@@ -264,383 +62,16 @@ def run_test(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Training
-# ---------------------------------------------------------------------------------------------------------------
-
-class Trainer:
-    """One training run: model (DDP-wrapped when distributed), optimizer, schedule, AMP, EMA, checkpoints, logs."""
-
-    def __init__(self, args: argparse.Namespace, runtime: Runtime):
-        self.args, self.runtime = args, runtime
-        self.out = Path(args.out)
-        torch.manual_seed(args.seed)  # identical initialization on every rank
-        model, pretrained_flow = build_model(args)
-        self.model = model.to(runtime.device).train()
-        self.freeze_steps = freeze_steps(args, self.model, pretrained_flow)
-        self.random_flow = self.model.config.flow == 'pwc' and not pretrained_flow
-        self.lr_given = args.lr is not None  # --resume keeps the run's rate unless --lr is given
-        args.lr = args.lr if self.lr_given else DEFAULT_LR
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule)
-        self.amp = args.amp
-        self.amp_dtype = torch.float16 if runtime.device.type == 'cuda' else torch.bfloat16
-        self.scaler = torch.amp.GradScaler('cuda', enabled=self.amp and runtime.device.type == 'cuda')
-        self.ema = None
-        if args.ema:
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(args.ema), use_buffers=True)
-        self.loss_fn = LOSSES[args.loss]
-        self.step, self.best = 0, float('-inf')
-        self.flow_frozen = None
-        self.wrapped = self.model
-        self.writer = None
-        self.stop = StopSignals()
-        self.probe: Optional[Subset] = None  # training triplets scored beside validation (--train-val-size)
-        self.kept: Optional[Tuple[Path, int]] = None  # the last good training checkpoint on disk and its step
-        self._elapsed_before, self._began = 0.0, time.monotonic()
-
-    def elapsed(self) -> float:
-        """Seconds spent training in this run, resumed chunks included."""
-        return self._elapsed_before + time.monotonic() - self._began
-
-    @property
-    def evaluated(self) -> MainNet:
-        """The weights that are validated and published: the EMA when kept, else the model."""
-        return self.ema.module if self.ema is not None else self.model
-
-    def _schedule(self, step: int) -> float:
-        # A linear warm-up lets a zero-initialised correction take a larger rate without the early divergence
-        # seen at a constant 1e-3.
-        warmup = min(1.0, (step + 1) / self.args.warmup) if self.args.warmup > 0 else 1.0
-        if self.args.schedule == 'constant':
-            return warmup
-        progress = min(step / max(1, self.args.steps), 1.0)  # cosine from lr to lr / 100
-        return warmup * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-    def set_flow_frozen(self, frozen: bool) -> None:
-        """Freeze or unfreeze PWC-Net; DDP registers trainable parameters when built, so it is rebuilt."""
-        if frozen == self.flow_frozen:
-            return
-        self.model.set_flow_trainable(not frozen)
-        self.flow_frozen = frozen
-        if self.runtime.world > 1:
-            ids = [self.runtime.device.index] if self.runtime.device.type == 'cuda' else None
-            self.wrapped = DistributedDataParallel(self.model, device_ids=ids)
-
-    def resume(self, path: Path) -> None:
-        payload = load_training_state(path)
-        mine, theirs = dataclasses.asdict(self.model.config), payload.get('config')
-        if mine != theirs:
-            differ = sorted(k for k in set(mine) | set(theirs or {}) if mine.get(k) != (theirs or {}).get(k))
-            raise UsageError(f'--resume: {path} was trained with another model configuration ({", ".join(differ)}'
-                             f'); repeat its --flow, --residual and --metric')
-        if int(payload['step']) > self.args.steps:  # nothing to train, and final.pt would be rewritten as if done
-            raise UsageError(f'--resume: {path} is at step {int(payload["step"])}, past --steps {self.args.steps}; '
-                             f'give a --steps above {int(payload["step"])} to train on')
-        self.model.load_state_dict(payload['model'])
-        self.optimizer.load_state_dict(payload['optimizer'])
-        self.scheduler.load_state_dict(payload['scheduler'])
-        self._resume_rate(int(payload['step']))
-        self.scaler.load_state_dict(payload['scaler'])
-        if self.ema is not None:
-            if 'ema' in payload:
-                self.ema.load_state_dict(payload['ema'])
-            else:  # EMA switched on for a run that had none: it starts from the current weights
-                self.ema.update_parameters(self.model)
-        set_rng_state(payload['rng'])
-        self.step, self.best = int(payload['step']), float(payload['best_psnr'])
-        self.kept = (path, self.step)
-        self._elapsed_before, self._began = float(payload.get('elapsed', 0.0)), time.monotonic()
-        self._truncate_log()
-
-    def _resume_rate(self, step: int) -> None:
-        """The checkpoint's base rate goes on, unless --lr gives another (the usual cure for a run that diverged):
-        then the schedule continues from the resumed step at the new rate."""
-        resumed = self.scheduler.base_lrs[0]
-        if not self.lr_given:
-            self.args.lr = resumed
-            return
-        if self.args.lr == resumed:
-            return
-        self.scheduler.base_lrs = [self.args.lr] * len(self.optimizer.param_groups)
-        for group in self.optimizer.param_groups:
-            group['initial_lr'] = self.args.lr
-            group['lr'] = self.args.lr * self._schedule(self.scheduler.last_epoch)
-        if self.runtime.main:
-            print(f'note: --lr {self.args.lr:g} replaces the resumed run\'s {resumed:g} from step {step} on',
-                  file=sys.stderr)
-
-    def _truncate_log(self) -> None:
-        """Drop log records after the resumed step (written after the checkpoint by the run that stopped), so that
-        the log holds each step once."""
-        log = self.out / 'log.jsonl'
-        if not self.runtime.main or not log.is_file():
-            return
-        lines = log.read_text().splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line).get('step', 0) <= self.step]
-        if len(kept) != len(lines):
-            with atomic_path(log) as temporary:
-                temporary.write_text(''.join(line + '\n' for line in kept))
-
-    def train_step(self, batch) -> float:
-        one, middle, two, *extra = (t.to(self.runtime.device, non_blocking=True) for t in batch)
-        self.wrapped.train()
-        with torch.autocast(self.runtime.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            prediction = self.wrapped(one, two, 0.5, tuple(extra[:2]) if extra else None)
-            if self.args.loss in REFERENCE_LOSSES:
-                loss = self.loss_fn(prediction.float(), middle, extra[2])
-            else:
-                loss = self.loss_fn(prediction.float(), middle)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
-        if self.ema is not None:
-            self.ema.update_parameters(self.model)
-        return loss.item()
-
-    def loader(self, dataset: TripletDataset, epoch: int, skip: int) -> DataLoader:
-        base = DistributedSampler(dataset, num_replicas=self.runtime.world, rank=self.runtime.rank, shuffle=True,
-                                  seed=self.args.seed, drop_last=True)
-        return DataLoader(dataset, batch_size=self.args.batch_size, sampler=EpochTagged(base, epoch, skip),
-                          num_workers=self.args.workers, drop_last=True, worker_init_fn=quiet_worker,
-                          pin_memory=self.runtime.device.type == 'cuda',
-                          persistent_workers=False)
-
-    def batches(self, dataset: TripletDataset, epoch: int, skip: int) -> Iterator:
-        """The epoch's batches, from worker processes that a stop signal cannot kill and that end with the
-        iteration (``training.loader_batches``)."""
-        return loader_batches(lambda: self.loader(dataset, epoch, skip))
-
-    def validate(self, dataset: TripletDataset) -> Dict[str, float]:
-        model = self.evaluated
-        model.eval()
-        with torch.autocast(self.runtime.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            result = evaluate(lambda one, two, flows: model(one, two, 0.5, flows).float(), dataset,
-                              self.runtime.device, stop=self.stop)
-        model.train()
-        return result
-
-    def log(self, record: Dict[str, float]) -> None:
-        if not self.runtime.main:
-            return
-        record = dict(record, time=round(self.elapsed(), 1))
-        with open(self.out / 'log.jsonl', 'a') as handle:
-            handle.write(json.dumps(record) + '\n')
-        if self.writer is not None:
-            for key, value in record.items():
-                if key not in ('step', 'time'):
-                    self.writer.add_scalar(key, value, record['step'])
-
-    def check_finite(self) -> None:
-        """Diverged unless the weights (and the EMA's) are finite. Every rank checks (their weights are the same),
-        so that all stop together."""
-        check_finite(self.step, self.model.state_dict(), *([self.ema.state_dict()] if self.ema is not None else []))
-
-    def save(self, name: str) -> None:
-        self.check_finite()
-        if self.runtime.main:
-            save_training_state(self.out / name, self)
-            self.kept = (self.out / name, self.step)
-
-    def publish(self, name: str) -> None:
-        """Write the evaluated weights (the EMA when kept) as a MainNet checkpoint: best.pt, final.pt."""
-        self.check_finite()
-        self.evaluated.save(self.out / name)
-
-    def fit(self, train: TripletDataset, val: Optional[TripletDataset]) -> None:
-        with self.stop:
-            try:
-                self._fit(train, val)
-            except Diverged as error:
-                error.kept = f'{self.kept[0]} (step {self.kept[1]})' if self.kept else None
-                error.advice = (f'continue from it with --resume {self.kept[0]} and a lower --lr' if self.kept else
-                                'try a lower --lr')
-                raise
-        if self.stop.received is not None:
-            raise stopped(self.stop.received, self.step, self.out / 'last.pt')
-
-    def _fit(self, train: TripletDataset, val: Optional[TripletDataset]) -> None:
-        args = self.args
-        per_epoch = len(train) // (self.runtime.world * args.batch_size)
-        if per_epoch == 0:
-            raise UsageError(f'{len(train)} training triplets are fewer than one batch of {args.batch_size} per '
-                             f'process ({self.runtime.world} processes)')
-        if self.runtime.main:
-            if self.random_flow:
-                print(RANDOM_PWC_NOTICE, file=sys.stderr)
-            from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
-            self.writer = SummaryWriter(str(self.out / 'tensorboard'))
-        if self.step == 0 and val is not None and args.val_every:
-            self._baselines(val)
-        schedule = SaveSchedule(args.save_every, args.save_minutes)
-
-        def epochs() -> Iterator:
-            while True:  # each epoch starts where self.step says, so a resumed run sees the same batches
-                epoch, within = divmod(self.step, per_epoch)
-                yield from self.batches(train, epoch, within * args.batch_size)
-
-        def step_once(batch) -> Dict[str, float]:
-            self.set_flow_frozen(self.step < self.freeze_steps)
-            return {'loss': self.runtime.mean(self.train_step(batch))}
-
-        def after_step(step: int, values: Dict[str, float]) -> None:
-            self.step = step
-            self.log({'step': step, 'loss': values['loss'], 'lr': self.scheduler.get_last_lr()[0]})
-            if val is not None and args.val_every and step % args.val_every == 0:
-                self._validate_and_keep_best(val)
-            if schedule.due(step):
-                self.save('last.pt')
-                schedule.saved()
-
-        self.step = run_steps(self.step, args.steps, epochs(), step_once, after_step, self.stop,
-                              show=self.runtime.main)
-        self.save('last.pt')
-        if self.runtime.main and not self.stop():
-            self.publish('final.pt')
-            if self.writer is not None:
-                self.writer.close()
-
-    def _baselines(self, val: TripletDataset) -> None:
-        """Step 0 on the validation set: the untrained model and the classical interpolator (the line to beat)."""
-        if self.runtime.main:
-            from ..classical import ClassicalInterpolator  # noqa: PLC0415
-
-            classical = ClassicalInterpolator()
-
-            def classical_frame(one, two, flows):
-                return (classical.synthesize(one, two, *flows, [0.5]) if flows
-                        else classical.interpolate(one, two, [0.5]))[0]
-
-            reference = evaluate(classical_frame, val, self.runtime.device)
-            result = self.validate(val)
-            self.log({'step': 0, 'val_psnr': result['psnr'], 'val_ssim': result['ssim'],
-                      'val_classical_psnr': reference['psnr'], 'val_classical_ssim': reference['ssim']})
-            if self.probe is not None:
-                reference = evaluate(classical_frame, self.probe, self.runtime.device)
-                self.log({'step': 0, 'train_psnr': self.validate(self.probe)['psnr'],
-                          'train_classical_psnr': reference['psnr']})
-        self.runtime.barrier()
-
-    def _validate_and_keep_best(self, val: TripletDataset) -> None:
-        if self.runtime.main:
-            result = self.validate(val)
-            if result['count'] == len(val):  # a validation cut short by a signal is not a score
-                self.log({'step': self.step, 'val_psnr': result['psnr'], 'val_ssim': result['ssim']})
-                if result['psnr'] > self.best:
-                    self.best = result['psnr']
-                    self.publish('best.pt')
-                probe = self.validate(self.probe) if self.probe is not None else None
-                if probe is not None and probe['count'] == len(self.probe):
-                    self.log({'step': self.step, 'train_psnr': probe['psnr']})
-        self.runtime.barrier()
-
-
 def run_benchmark(args: argparse.Namespace, runtime: Runtime) -> int:
-    """Training throughput on random data (no dataset needed): iterations/s and triplets/s."""
-    trainer = Trainer(args, runtime)
-    trainer.set_flow_frozen(False)
-    generator = torch.Generator().manual_seed(args.seed)
-    crop_w, crop_h = args.crop
-    batch = [torch.rand(args.batch_size, 3, crop_h, crop_w, generator=generator) for _ in range(3)]
-    if args.flow == 'dis':  # training reads cached flows: time the network only
-        batch += [4 * torch.randn(args.batch_size, 2, crop_h, crop_w, generator=generator) for _ in range(2)]
-        batch.append(torch.full((args.batch_size,), 1e-3))
-    for _ in range(2):
-        trainer.train_step(batch)
-    if runtime.device.type == 'cuda':
-        torch.cuda.synchronize()
-    began = time.perf_counter()
-    for _ in range(args.benchmark):
-        trainer.train_step(batch)
-    if runtime.device.type == 'cuda':
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - began
-    rate = args.benchmark / seconds
-    name = torch.cuda.get_device_name(runtime.device) if runtime.device.type == 'cuda' else \
-        f'CPU ({torch.get_num_threads()} threads)'
+    """Print the training throughput on random data (``trainer.measure_throughput``) as a table."""
+    result = measure_throughput(args, runtime)
     if runtime.main:
+        crop_w, crop_h = args.crop
         print(tables.table(['device', 'flow', 'batch', 'crop', 'AMP', 'it/s', 'triplets/s'],
                            [False, False, True, True, False, True, True],
-                           [(name, args.flow, args.batch_size, f'{crop_w}x{crop_h}', 'on' if args.amp else 'off',
-                             f'{rate:.3f}', f'{rate * args.batch_size * runtime.world:.2f}')]))
-    return 0
-
-
-RUN_FILES = ('last.pt', 'best.pt', 'final.pt', 'log.jsonl', 'tensorboard')
-
-
-def check_out_folder(out: Path, resume: bool) -> None:
-    """A fresh run needs an --out that holds no other run's files: its log and TensorBoard curves would be appended
-    to (each step then logged twice) and its best.pt compared with scores it never made. Only --resume continues a
-    run."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f'--out {out}: exists and is not a folder')
-    if resume:
-        return
-    if (out / 'last.pt').exists():
-        raise UsageError(f'{out / "last.pt"} exists: pass --resume to continue that run or choose another --out')
-    found = [name for name in RUN_FILES if (out / name).exists()]
-    if found:
-        raise UsageError(f'--out {out} holds {", ".join(found)} of another run but no last.pt to resume from; choose '
-                         f'another --out or remove those files')
-
-
-def validation_set(args: argparse.Namespace, roots: Sequence[Path]) -> Optional[TripletDataset]:
-    """The triplets validated on every --val-every steps (None with --val-every 0). A missing or empty test list is
-    refused rather than validation silently skipped: best.pt and the curve would be missing without a word."""
-    if not args.val_every:
-        if args.train_val_size:
-            raise UsageError('--train-val-size scores training triplets at each validation; it needs --val-every '
-                             'above 0')
-        return None
-    root = Path(args.val_data) if args.val_data else roots[0]
-    listing = root / LIST_FILES['test']
-    names = [line for line in listing.read_text().splitlines() if line.strip()] if listing.is_file() else []
-    if not names:
-        state = 'is empty' if listing.is_file() else 'does not exist'
-        raise UsageError(f'--val-every {args.val_every} validates on {listing}, which {state}; give a root with test '
-                         f'triplets (--val-data DIR) or train without validation (--val-every 0)')
-    return TripletDataset(root, 'test', crop=None, augment=False, limit=args.val_size)
-
-
-def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
-    roots = [Path(d) for d in args.data]
-    if runtime.main:
-        check_out_folder(Path(args.out), bool(args.resume))
-    val = validation_set(args, roots)
-    train = TripletDataset(roots, 'train', crop=args.crop, augment=args.augment, seed=args.seed)
-    root, name = train.items[0]
-    first = frames.read_image(triplet_paths(root, name)[0])  # fail early on a broken layout
-    if first.shape[1] < args.crop[0] or first.shape[0] < args.crop[1]:
-        raise UsageError(f'--crop {args.crop[0]}x{args.crop[1]} is larger than the frames '
-                         f'({first.shape[1]}x{first.shape[0]})')
-    trainer = Trainer(args, runtime)
-    if trainer.model.config.flow == 'dis':  # flows as the model computes them at inference
-        train.flows = trainer.model.config.dis_parameters
-        if val is not None:
-            val.flows = train.flows
-    if args.train_val_size and val is not None:
-        # Evenly spaced over all roots, whole frames, no augmentation: the same triplets at every validation.
-        picks = np.unique(np.linspace(0, len(train) - 1, min(args.train_val_size, len(train))).round().astype(int))
-        trainer.probe = Subset(TripletDataset(roots, 'train', crop=None, augment=False, flows=train.flows),
-                               picks.tolist())
-    if args.resume:
-        trainer.resume(Path(args.resume) if args.resume != 'last' else trainer.out / 'last.pt')
-    if runtime.main:
-        try:
-            trainer.out.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UsageError(f'--out {trainer.out}: cannot be created ({error.strerror or error})') from None
-        # a save killed outright (SIGKILL, out of memory) leaves its temporary; this run owns the folder now
-        for name in RUN_FILES[:-1]:
-            for stale in files.remove_stale_temporaries(trainer.out / name):
-                print(f'note: removed {stale}, the temporary file of a save that was killed', file=sys.stderr)
-    runtime.barrier()
-    trainer.fit(train, val)
-    if runtime.main:
-        print(f'trained to step {trainer.step}; final model: {trainer.out / "final.pt"}')
+                           [(result['device'], result['flow'], args.batch_size, f'{crop_w}x{crop_h}',
+                             'on' if args.amp else 'off', f"{result['iterations_per_second']:.3f}",
+                             f"{result['triplets_per_second']:.2f}")]))
     return 0
 
 
@@ -673,14 +104,18 @@ def build_parser() -> options.Parser:
                         help='lap: the Laplacian-pyramid L1 loss the paper trains with (default); l1: plain L1; '
                              'logmse: per-sample log MSE (-PSNR); relmse: MSE relative to the classical '
                              'interpolator\'s on the whole frame (with --flow dis)')
-    parser.add_argument('--metric', choices=['unet', 'brightness'], default='unet',
-                        help='importance metric of a new model (default: unet, the refined one)')
-    parser.add_argument('--flow', choices=['pwc', 'dis'], default='pwc',
-                        help='flow of a new model: pwc (the paper, trainable; default) or dis (OpenCV DIS, cached '
+    parser.add_argument('--architecture', choices=models.ARCHITECTURES, default=None,
+                        help='the network: mainnet (the paper\'s model as this project builds it; the default) or '
+                             'published (the authors\' 2022 release, whose network-l1/-lf.pytorch --init starts '
+                             'from; a published --init implies it). Repeat it with --resume')
+    parser.add_argument('--metric', choices=['unet', 'brightness'], default=None,
+                        help='importance metric of a new MainNet (default: unet, the refined one)')
+    parser.add_argument('--flow', choices=['pwc', 'dis'], default=None,
+                        help='flow of a new MainNet: pwc (the paper, trainable; default) or dis (OpenCV DIS, cached '
                              'per triplet; for CPU training)')
     parser.add_argument('--residual', action='store_true',
-                        help='a new model corrects the classical interpolator\'s frame (starts equal to it) instead '
-                             'of synthesizing the frame directly as in the paper')
+                        help='a new MainNet corrects the classical interpolator\'s frame (starts equal to it) '
+                             'instead of synthesizing the frame directly as in the paper')
     parser.add_argument('--freeze-flow-steps', type=int, default=None, metavar='K',
                         help='keep PWC-Net frozen for the first K steps, then train jointly (default: 10%% of '
                              '--steps when PWC-Net starts from trained weights; 0, with a notice, when it is random; '
@@ -695,8 +130,9 @@ def build_parser() -> options.Parser:
                         help='continue from a training checkpoint (default: OUT/last.pt); with the same --steps the '
                              'run continues exactly, a larger --steps re-plans the cosine schedule from there')
     parser.add_argument('--seed', type=int, default=0, help='seed of initialization, sampling and augmentation')
-    parser.add_argument('--init', metavar='PATH', help='weights to start from: a MainNet checkpoint or a PWC-Net '
-                                                       'file (network-default.pytorch layout)')
+    parser.add_argument('--init', metavar='PATH', help='weights to start from: a MainNet checkpoint, a PWC-Net file '
+                                                       '(network-default.pytorch layout), or the published '
+                                                       'network-l1/-lf.pytorch (fine-tuning the released network)')
     parser.add_argument('--val-every', type=int, default=2000, help='validate every K steps on the test list '
                                                                     '(0: never; default: 2000); a missing or '
                                                                     'empty test list is refused')
@@ -737,6 +173,13 @@ def validate_args(args: argparse.Namespace, argv: Sequence[str]) -> None:
         raise UsageError('--ema must lie in [0, 1)')
     if args.save_minutes < 0:
         raise UsageError('--save-minutes must not be negative')
+    # options of a new MainNet, remembered so that a published --init can refuse them too (trainer.build_model)
+    args.mainnet_options = [option for given, option in ((args.flow, '--flow'), (args.metric, '--metric'),
+                                                         (args.residual or None, '--residual')) if given is not None]
+    if args.architecture == models.PUBLISHED and args.mainnet_options:
+        raise UsageError(f'{args.mainnet_options[0]} sets up a MainNet; the published network has its own flow and '
+                         f'metric')
+    args.flow, args.metric = args.flow or 'pwc', args.metric or 'unet'
     if args.loss in REFERENCE_LOSSES and args.flow != 'dis':
         raise UsageError(f'--loss {args.loss} needs --flow dis (its reference, the classical interpolator\'s error, '
                          f'is computed from the cached DIS flows)')
