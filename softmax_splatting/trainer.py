@@ -13,8 +13,9 @@ current step), and multi-GPU / multi-node training through DistributedDataParall
 infinite loss stops the run at that step without saving (``training.Diverged``, exit status 2); no checkpoint is
 written with non-finite weights. The shared step loop and save schedule are ``training.py``.
 
-Every function takes the settings of softsplat-train as the ``argparse.Namespace`` that ``cli/train.py`` parses
-(its ``--help`` documents each); this module reads them and has no command line of its own.
+The functions that take settings (``build_model``, ``Trainer``, ``run_training``, ...) take those of softsplat-train
+as the ``argparse.Namespace`` that ``cli/train.py`` parses (its ``--help`` documents each); this module has no
+command line of its own.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ from .signals import StopSignals
 from .training import Diverged, SaveSchedule, check_finite, loader_batches, quiet_worker, run_steps, stopped
 from .triplet_data import LIST_FILES, TripletDataset, triplet_paths
 
-__all__ = ['CHECKPOINT_FORMAT', 'DEFAULT_LR', 'Runtime', 'Trainer', 'build_model', 'evaluate', 'freeze_steps',
-           'load_training_state', 'measure_throughput', 'run_training', 'save_training_state', 'trains_flow']
+__all__ = ['CHECKPOINT_FORMAT', 'DEFAULT_LR', 'Runtime', 'Trainer', 'build_model', 'check_out_folder', 'evaluate',
+           'freeze_steps', 'load_training_state', 'measure_throughput', 'rng_state', 'run_training',
+           'save_training_state', 'set_rng_state', 'trains_flow', 'validation_set']
 
 CHECKPOINT_FORMAT = TRAINING_STATE_FORMAT  # last.pt; MainNet.from_file also takes the weights from it
 DEFAULT_LR = 1e-4

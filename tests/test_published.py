@@ -24,9 +24,9 @@ from softmax_splatting.published.flow import LEVEL_NAMES
 REFERENCE_KEYS = SHARED_DATA.parent / 'reference' / 'softsplat_published_keys.txt'
 
 
-def lively_net(seed: int = 0) -> PublishedNet:
-    """Random weights scaled so that flows are pixels long and metrics reach past the release's clip of 20 (default
-    weights would give nearly no motion and exercise neither)."""
+def lively_net(seed: int = 0, metric_scale: float = 30.0) -> PublishedNet:
+    """Random weights scaled so that flows are pixels long and (with the default ``metric_scale``) metrics reach past
+    the release's clip of 20; default weights would give nearly no motion and exercise neither."""
     torch.manual_seed(seed)
     net = PublishedNet().eval()
     with torch.no_grad():
@@ -35,8 +35,8 @@ def lively_net(seed: int = 0) -> PublishedNet:
             last.weight.mul_(30)
             last.bias.mul_(30)
         output = net.netSynthesis.netSoftmetric.netOutput
-        output.netMain[-1].weight.mul_(30)
-        output.netShortcut.weight.mul_(30)
+        output.netMain[-1].weight.mul_(metric_scale)
+        output.netShortcut.weight.mul_(metric_scale)
     return net
 
 

@@ -463,8 +463,6 @@ def test_a_signal_saves_the_current_step_and_exits(dataset, tmp_path, number, st
 def test_runtime_hands_set_device_an_index_for_a_plain_cuda_choice(monkeypatch):
     """`--device cuda` (or auto on a GPU) gives torch.device('cuda'), without an index, which torch.cuda.set_device
     rejects: training crashed that way on the first GPU it met (H200, 2026-12-04). CUDA is faked here."""
-    train = trainer_module
-
     def strict_set_device(device):
         if device.index is None:
             raise ValueError('Expected a torch.device with a specified index')
@@ -472,13 +470,13 @@ def test_runtime_hands_set_device_an_index_for_a_plain_cuda_choice(monkeypatch):
 
     chosen = []
     monkeypatch.delenv('WORLD_SIZE', raising=False)
-    monkeypatch.setattr(train, 'select_device', lambda choice: torch.device(choice))
+    monkeypatch.setattr(trainer_module, 'select_device', lambda choice: torch.device(choice))
     monkeypatch.setattr(torch.cuda, 'current_device', lambda: 3)
     monkeypatch.setattr(torch.cuda, 'set_device', strict_set_device)
-    assert train.Runtime('cuda').device == torch.device('cuda', 3)
-    assert train.Runtime('cuda:1').device == torch.device('cuda', 1)
+    assert trainer_module.Runtime('cuda').device == torch.device('cuda', 3)
+    assert trainer_module.Runtime('cuda:1').device == torch.device('cuda', 1)
     assert chosen == [torch.device('cuda', 3), torch.device('cuda', 1)]
-    assert train.Runtime('cpu').device == torch.device('cpu') and len(chosen) == 2
+    assert trainer_module.Runtime('cpu').device == torch.device('cpu') and len(chosen) == 2
 
 
 def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_the_last_good_checkpoint(dataset, tmp_path, capsys):
