@@ -16,6 +16,7 @@ from images import texture
 
 from softmax_splatting import frames, video
 from softmax_splatting.cli import interpolate as run_a_pair
+from softmax_splatting.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -349,7 +350,7 @@ def test_video_errors(tmp_path, capsys, monkeypatch, case, message):
     elif case == 'unsupported-pix-fmt':
         args += ['--pix-fmt', 'rgb24']
     elif case == 'too-large':
-        monkeypatch.setattr(video, 'MAX_PIXELS', 64 * 47)
+        monkeypatch.setattr(video.sources, 'MAX_PIXELS', 64 * 47)
     elif case == 'codec-container':
         out = tmp_path / 'out.webm'
         args[3] = out
@@ -466,7 +467,7 @@ def test_a_failed_write_while_encoding_is_one_line(tmp_path):
                 raise OSError(28, 'No space left on device')
 
         sink.stream = FullDisk()
-        with pytest.raises(video.UsageError, match=r'o.mp4: cannot write the video \(.*No space left on device'):
+        with pytest.raises(UsageError, match=r'o.mp4: cannot write the video \(.*No space left on device'):
             sink.write(np.zeros((48, 64, 3), np.uint8), 0)
         sink.abort()
     finally:

@@ -9,7 +9,7 @@
 
 The model is the classical interpolator (``--model classical``; see classical.py) or any MainNet checkpoint given
 with ``--model PATH``. Videos (a file, a folder of frames or a printf pattern) are decoded and encoded through PyAV
-(see video.py and conversion.py): each frame moves along a quadratic path through its neighbours (``--motion``;
+(see video/ and conversion.py): each frame moves along a quadratic path through its neighbours (``--motion``;
 every flow is computed once), output times follow the input's timestamps, no frame is blended across a scene cut,
 audio is copied, rotation and sample aspect ratio are kept, and decoding, flow, synthesis and encoding overlap.
 Every output is written under a temporary name and moved into place when complete, so a failure or Ctrl-C never
@@ -60,7 +60,8 @@ def build_parser() -> options.Parser:
                              'comparison models dis-blend and average, which are linear)')
     options.add_model(parser)
     options.add_device(parser)
-    parser.add_argument('--fp16', action='store_true', help='half precision on CUDA (MainNet only)')
+    parser.add_argument('--fp16', action='store_true',
+                        help='half precision on CUDA (a trained model: MainNet or the published weights)')
     options.add_threads(parser)
     video = parser.add_argument_group('video')
     video.add_argument('--video', metavar='IN', help='convert a whole video: a video file, a folder of frames or a '

@@ -1,0 +1,280 @@
+"""Video sources: a video file (PyAV), a folder of frames or a printf pattern, each as timed, upright RGB frames.
+
+Why PyAV and not moviepy: frame-rate conversion as practitioners expect it (RIFE's video tools, ffmpeg's
+minterpolate) needs what moviepy hides: every frame's presentation timestamp (variable-rate clips), the display
+rotation and sample aspect ratio, the container's declared frame count (to tell a truncated file from a short one)
+and packet-level access to the audio (copied, not re-encoded; ``sinks.py``). PyAV does all of it in process.
+
+:func:`open_source` gives a :class:`Source`; its :meth:`Source.frames` yields :class:`Frame` (an RGB image and its
+time in seconds, an exact Fraction).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import numpy as np
+
+from ..errors import UsageError, first_line
+from ..files import natural_key
+from ..frames import read_image
+
+__all__ = ['Frame', 'AudioStream', 'Source', 'VideoFileSource', 'ImageSequence', 'open_source', 'check_size',
+           'IMAGE_SUFFIXES', 'MAX_PIXELS', 'DEFAULT_SEQUENCE_FPS']
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+DEFAULT_SEQUENCE_FPS = Fraction(25)  # as ffmpeg's image2 demuxer
+MAX_PIXELS = 7680 * 4320  # 8K UHD; the classical interpolator needs about 1.4 GB at 4K and grows with the area
+
+
+@dataclass
+class Frame:
+    """One input frame: ``image`` ``[H, W, 3]`` uint8 RGB, upright (rotation metadata applied); ``time`` in seconds;
+    ``pts`` in the source's ``time_base``; ``index`` its position in the input."""
+
+    image: np.ndarray
+    time: Fraction
+    pts: int
+    index: int
+
+
+@dataclass
+class AudioStream:
+    codec: str
+    channels: int
+    rate: int
+    layout: str
+
+
+@dataclass
+class Source:
+    """What a conversion needs to know about its input; :meth:`frames` decodes it."""
+
+    path: Path
+    width: int                      # as displayed (after rotation)
+    height: int
+    rate: Fraction                  # the average frame rate
+    time_base: Fraction
+    expected: Optional[int]         # the frame count the container declares (None: unknown)
+    end: Optional[Fraction] = None  # the end of the last frame in seconds, once decoded
+    rotation: int = 0               # degrees counterclockwise, as the display matrix says
+    sample_aspect: Fraction = Fraction(1)
+    colorspace: int = 1             # FFmpeg's AVColorSpace of the input (1: BT.709, 5: BT.601)
+    color_range: int = 1            # 1: limited ("MPEG"), 2: full ("JPEG")
+    audio: List[AudioStream] = field(default_factory=list)
+    other_streams: int = 0          # subtitles, data: not carried over
+    decoded: int = 0                # frames yielded by frames() so far
+    notices: List[str] = field(default_factory=list)  # one-line remarks for the user
+
+    def frames(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def check_complete(self) -> None:
+        """Raise UsageError if decoding ended before the input's declared end (after :meth:`frames`)."""
+
+    def close(self) -> None:
+        pass
+
+
+def open_source(spec: str, input_fps: Optional[Fraction] = None) -> Source:
+    """A video file, a folder of image files, or a printf pattern of image files. Raises UsageError (one line)."""
+    path = Path(spec)
+    if '%' in path.name:
+        return ImageSequence.from_pattern(path, input_fps)
+    if path.is_dir():
+        return ImageSequence.from_folder(path, input_fps)
+    if not path.is_file():
+        raise UsageError(f'{path}: no such file or folder')
+    if input_fps is not None:
+        raise UsageError('--input-fps applies to folders and patterns of images; a video file has its own timing')
+    return VideoFileSource.open(path)
+
+
+class VideoFileSource(Source):
+    """A video file decoded by PyAV; ``_container`` stays open until :meth:`close`."""
+
+    _container = None
+
+    @classmethod
+    def open(cls, path: Path) -> 'VideoFileSource':
+        import av  # noqa: PLC0415 - only videos need it
+
+        try:
+            container = av.open(str(path))
+        except (av.error.FFmpegError, OSError, ValueError) as error:
+            raise UsageError(f'{path}: not a readable video ({first_line(error)})') from None
+        if not container.streams.video:
+            container.close()
+            raise UsageError(f'{path}: has no video stream')
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        expected = stream.frames or None  # MP4/MOV index every frame; Matroska/WebM only give a duration
+        declared_end = None
+        if stream.duration is not None and stream.time_base:
+            declared_end = Fraction((stream.start_time or 0) + stream.duration) * Fraction(stream.time_base)
+        elif container.duration:
+            declared_end = Fraction(container.duration, 1000000)
+        audio = [AudioStream(a.codec_context.name, a.codec_context.channels, a.codec_context.sample_rate,
+                             a.codec_context.layout.name) for a in container.streams.audio]
+        others = len(container.streams) - len(container.streams.video) - len(container.streams.audio)
+        source = cls(path=path, width=context.width, height=context.height, rate=Fraction(rate),
+                     time_base=Fraction(stream.time_base), expected=expected,
+                     sample_aspect=Fraction(stream.sample_aspect_ratio or 1), audio=audio, other_streams=others)
+        source._container = container
+        source.declared_end = declared_end
+        # rotation, colours: from the first decoded frame (the display matrix is per frame in FFmpeg 7+)
+        source._first = None
+        source._decoder = container.decode(stream)
+        try:
+            first = next(source._decoder)
+        except StopIteration:
+            first = None
+        except av.error.FFmpegError as error:
+            container.close()
+            raise UsageError(f'{path}: the video is truncated or damaged ({first_line(error)})') from None
+        if first is not None:
+            source.rotation = int(round(first.rotation or 0)) % 360
+            if source.rotation % 180:
+                source.width, source.height = context.height, context.width
+                source.sample_aspect = 1 / source.sample_aspect if source.sample_aspect else Fraction(1)
+            source.colorspace = first.colorspace if first.colorspace in (1, 5, 6) else (
+                1 if context.height >= 720 else 5)
+            source.color_range = 2 if first.color_range == 2 else 1
+            source._first = first
+        try:
+            check_size(source.width, source.height, path)
+        except UsageError:
+            container.close()
+            raise
+        return source
+
+    def frames(self) -> Iterator[Frame]:
+        import av  # noqa: PLC0415
+
+        default_duration = 1 / self.rate
+        previous_pts, index = None, 0
+        self.decoded_total = 0
+        for frame in self._decode(av):
+            self.decoded_total += 1
+            pts = frame.pts if frame.pts is not None else (
+                int(round(index / self.rate / self.time_base)) if previous_pts is None else None)
+            if pts is None:
+                pts = previous_pts + int(round(default_duration / self.time_base))
+            if previous_pts is not None and pts <= previous_pts:
+                continue  # a repeated timestamp shows nothing new
+            image = self._rgb(frame)
+            duration = Fraction(frame.duration) * self.time_base if frame.duration else default_duration
+            self.end = pts * self.time_base + duration
+            previous_pts, index, self.decoded = pts, index + 1, index + 1
+            yield Frame(image=image, time=pts * self.time_base, pts=pts, index=index - 1)
+
+    def check_complete(self) -> None:
+        """Raise UsageError when decoding stopped short of what the container declares: fewer frames than its index
+        lists, or (without an index) the last frame ending more than a frame interval before its duration."""
+        decoded = getattr(self, 'decoded_total', 0)
+        if self.expected is not None and decoded < self.expected:
+            raise UsageError(f'{self.path}: decoded {decoded} of the {self.expected} frames the file declares; it is '
+                             f'truncated or damaged (nothing was written)')
+        if self.expected is None and self.declared_end is not None and self.end is not None and \
+                self.end + 1 / self.rate < self.declared_end:
+            raise UsageError(f'{self.path}: the frames end at {float(self.end):.3f} s but the file declares '
+                             f'{float(self.declared_end):.3f} s; it is truncated or damaged (nothing was written)')
+
+    def _decode(self, av) -> Iterator[object]:
+        if self._first is not None:
+            yield self._first
+        try:
+            yield from self._decoder
+        except av.error.EOFError:
+            return
+        except av.error.FFmpegError as error:
+            raise UsageError(f'{self.path}: the video is truncated or damaged ({first_line(error)}); nothing was '
+                             f'written') from None
+
+    def _rgb(self, frame) -> np.ndarray:
+        rgb = frame.reformat(format='rgb24', src_colorspace=self.colorspace, src_color_range=self.color_range)
+        image = rgb.to_ndarray()
+        turns = (self.rotation // 90) % 4
+        return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+
+class ImageSequence(Source):
+    """Numbered image files, timed at ``rate`` frames per second."""
+
+    files: List[Path] = []
+
+    @classmethod
+    def from_folder(cls, folder: Path, input_fps: Optional[Fraction]) -> 'ImageSequence':
+        files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                       key=natural_key)
+        if not files:
+            raise UsageError(f'{folder}: no image files ({", ".join(IMAGE_SUFFIXES)}) in this folder')
+        return cls._make(folder, files, input_fps)
+
+    @classmethod
+    def from_pattern(cls, pattern: Path, input_fps: Optional[Fraction]) -> 'ImageSequence':
+        try:
+            pattern.name % 0
+        except (TypeError, ValueError):
+            raise UsageError(f'{pattern}: not a printf pattern with one number (e.g. frames/%05d.png)') from None
+        start = next((k for k in range(5) if (pattern.parent / (pattern.name % k)).is_file()), None)
+        if start is None:
+            raise UsageError(f'{pattern}: no file matches (the numbering must start at 0 to 4, as ffmpeg reads it)')
+        files = []
+        while (pattern.parent / (pattern.name % (start + len(files)))).is_file():
+            files.append(pattern.parent / (pattern.name % (start + len(files))))
+        later = _later_numbers(pattern, start + len(files))
+        if later:
+            raise UsageError(f'{pattern}: frame {start + len(files)} is missing but {len(later)} later frame(s) '
+                             f'exist (from {min(later)}); fill the gap or renumber, so that no frames are dropped')
+        return cls._make(pattern, files, input_fps)
+
+    @classmethod
+    def _make(cls, path: Path, files: List[Path], input_fps: Optional[Fraction]) -> 'ImageSequence':
+        rate = input_fps or DEFAULT_SEQUENCE_FPS
+        height, width = read_image(files[0]).shape[:2]
+        check_size(width, height, files[0])
+        source = cls(path=path, width=width, height=height, rate=rate, time_base=1 / rate, expected=len(files),
+                     colorspace=1 if height >= 720 else 5)  # how an encoder will tag RGB frames of that size
+        source.files = files
+        if input_fps is None:
+            source.notices.append(f'{path}: frames timed at {DEFAULT_SEQUENCE_FPS} fps (--input-fps sets another rate)')
+        return source
+
+    def frames(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.files):
+            image = read_image(path)
+            if image.shape[:2] != (self.height, self.width):
+                raise UsageError(f'{path}: {image.shape[1]}x{image.shape[0]} differs from the first frame '
+                                 f'({self.width}x{self.height})')
+            self.end, self.decoded = (index + 1) * self.time_base, index + 1
+            yield Frame(image=image, time=index * self.time_base, pts=index, index=index)
+
+
+def _later_numbers(pattern: Path, first: int) -> List[int]:
+    """Numbers of files matching the printf ``pattern`` that are at least ``first`` (after a gap)."""
+    match = re.fullmatch(r'(.*?)%(0?)(\d*)d(.*)', pattern.name)
+    if match is None or not pattern.parent.is_dir():
+        return []
+    head, zero, width, tail = match.groups()
+    digits = r'\d{%s}' % width if zero and width else r'\d+'
+    name = re.compile(re.escape(head.replace('%%', '%')) + f'({digits})' + re.escape(tail.replace('%%', '%')))
+    found = (name.fullmatch(p.name) for p in pattern.parent.iterdir())
+    return sorted(int(m.group(1)) for m in found if m is not None and int(m.group(1)) >= first)
+
+
+def check_size(width: int, height: int, path: Path) -> None:
+    """UsageError for frames beyond ``MAX_PIXELS`` (before any work: they would exhaust memory part-way)."""
+    if width * height > MAX_PIXELS:
+        raise UsageError(f'{path}: {width}x{height} frames are larger than this tool handles (at most '
+                         f'{MAX_PIXELS / 1e6:.0f} megapixels, e.g. 7680x4320)')
