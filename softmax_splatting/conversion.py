@@ -9,6 +9,11 @@ than that pair, and this module uses it without computing any flow twice:
   successor's flows exist. At the clip's ends and next to a scene cut that side's motion is linear.
 * Scene cuts (``video.scene_score``): decided per pair as frames are decoded; a pair across a cut gets no flow,
   is not interpolated (the nearer side repeats) and is no neighbour to the pairs around it.
+* Repeated frames (``video/duplicates.py``): a run of up to ``MAX_REPEATS`` frames that repeat the one before
+  them is held back, and the pair is formed between the distinct frames around it; the timeline keeps every output
+  time, so the run's frames come out along the motion. A longer run, a run before a cut and the end of the input
+  are kept as they are. A neighbour pair much longer or shorter than the pair (``SPAN_RATIO``) gives no quadratic
+  motion, as the paths assume equal intervals.
 * Stages: decoding (with the scene score and conversion to tensors) runs in one thread, analysis (the flows;
   DIS releases the GIL) in another, up to two pairs ahead, synthesis in the calling thread, and conversion to
   8-bit and encoding in a fourth. Every hand-over is a bounded queue, so at most a few frames and three pairs'
@@ -29,18 +34,27 @@ import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import torch
 
 from . import frames, video
+from .video.duplicates import MAX_REPEATS, is_repeat
 from .errors import UsageError
 
-__all__ = ['convert', 'supports_motion', 'TIMES_PER_CALL']
+__all__ = ['convert', 'supports_motion', 'Result', 'TIMES_PER_CALL', 'SPAN_RATIO']
 
 TIMES_PER_CALL = 4  # output frames of one interval synthesized per call (bounds memory at a large --factor)
 _POLL = 0.1  # seconds between checks of a stop flag while waiting on a queue
+SPAN_RATIO = 1.25  # a neighbour pair whose interval is longer or shorter than this (x) gives no quadratic motion
+
+
+class Result(NamedTuple):
+    frames_in: int   # decoded
+    frames_out: int  # written
+    cuts: int        # scene cuts not blended across
+    repeats: int     # repeated input frames replaced by frames along the motion
 
 
 def supports_motion(model) -> bool:
@@ -53,6 +67,7 @@ class _Input:
     frame: video.Frame
     tensor: torch.Tensor  # [1, 3, H, W] float32 on the model's device
     cut_before: bool      # a scene cut lies between the previous frame and this one
+    repeat: bool = False  # the frame repeats the last distinct one (duplicates.py)
 
 
 @dataclass
@@ -67,6 +82,10 @@ class _Pair:
     second: _Input
     plan: List[Tuple[int, float]]  # (output pts, t) of the interval, from the timeline
     analysis: Future
+
+    @property
+    def span(self) -> float:
+        return float(self.second.frame.time - self.first.frame.time)
 
 
 class _Stop(Exception):
@@ -210,25 +229,31 @@ class _Writer:
 
 
 def convert(source: video.Source, sink, timeline: video.Timeline, model, device: torch.device, threshold: float,
-            motion: str, progress, check: Callable[[], None] = _nothing) -> Tuple[int, int, int]:
-    """Stream ``source`` through ``model`` into ``sink``; returns (frames in, frames out, scene cuts).
+            motion: str, progress, check: Callable[[], None] = _nothing, duplicates: bool = True) -> Result:
+    """Stream ``source`` through ``model`` into ``sink``; returns the counts of :class:`Result`.
 
     ``motion``: 'quadratic' (each frame along its path through its neighbours, where they are in the same shot) or
-    'linear'. ``threshold``: the scene-cut threshold on ``video.scene_score`` (0: no detection). Raises UsageError,
-    before anything is finished, for a video of fewer than two frames or one that decodes to fewer frames than its
-    container declares. ``check`` is called often in the converting thread and may raise to stop the conversion
+    'linear'. ``threshold``: the scene-cut threshold on ``video.scene_score`` (0: no detection). ``duplicates``:
+    replace runs of up to ``MAX_REPEATS`` repeated frames by frames along the motion between the distinct frames
+    around them (``video/duplicates.py``); False keeps every frame as it is. Raises UsageError, before anything is
+    finished, for a video of fewer than two frames or one that decodes to fewer frames than its container declares.
+    ``check`` is called often in the converting thread and may raise to stop the conversion
     (``signals.StopSignals.check``); the helper threads have ended when the exception leaves.
     """
     flows_here = supports_motion(model)
     quadratic = motion == 'quadratic' and flows_here
 
     def decoded() -> Iterator[_Input]:
-        # the scene score is decided here, beside decoding, the lightest stage; flows are the heaviest
-        previous = None
+        # the scene score and the repeat test are decided here, beside decoding, the lightest stage
+        previous = distinct = None
         for frame in source.frames():
-            cut = previous is not None and threshold > 0 and video.scene_score(previous, frame.image) > threshold
+            repeat = duplicates and distinct is not None and is_repeat(distinct, frame.image)
+            cut = not repeat and previous is not None and threshold > 0 and \
+                video.scene_score(previous, frame.image) > threshold
             previous = frame.image
-            yield _Input(frame, frames.to_tensor(frame.image, device), cut)
+            if not repeat:
+                distinct = frame.image
+            yield _Input(frame, frames.to_tensor(frame.image, device), cut, repeat)
 
     def analyse(first: _Input, second: _Input, interpolate: bool) -> _Analysis:
         flows = None
@@ -245,21 +270,41 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
     writer = _Writer(sink, check)
     pool = ThreadPoolExecutor(1, thread_name_prefix='analyse')
     pending: List[_Pair] = []
-    state = {'done': None, 'cuts': 0}
+    state = {'done': None, 'cuts': 0, 'repeats': 0}
     finished = False
+
+    def add_pair(first: _Input, second: _Input, skipped: Sequence[_Input] = ()) -> None:
+        plan = timeline.between(first.frame, second.frame, [repeat.frame.pts for repeat in skipped])
+        interpolate = any(t > 0 for _, t in plan)
+        state['repeats'] += len(skipped)
+        pending.append(_Pair(first, second, plan, pool.submit(analyse, first, second, interpolate)))
+        while len(pending) >= 3:  # the oldest pair's successor has been analysed (or nearly)
+            _emit(pending, state, model, quadratic, writer, check)
+
     try:
-        previous = None
+        previous, held, still = None, [], False  # held: repeats waiting for the next distinct frame
         with progress:
             for current in reader:
                 progress.update(1)
-                if previous is not None:
-                    plan = timeline.between(previous.frame, current.frame)
-                    interpolate = any(t > 0 for _, t in plan)
-                    pending.append(_Pair(previous, current, plan, pool.submit(analyse, previous, current,
-                                                                              interpolate)))
-                    while len(pending) >= 3:  # the oldest pair's successor has been analysed (or nearly)
-                        _emit(pending, state, model, quadratic, writer, check)
-                previous = current
+                if previous is None:
+                    previous = current
+                    continue
+                if current.repeat and not still and len(held) < MAX_REPEATS:
+                    held.append(current)
+                    continue
+                if (current.repeat and not still) or current.cut_before:
+                    # a run too long to be placeholders is a still picture; across a cut the run stays as it was
+                    still = current.repeat
+                    for repeat in held:
+                        add_pair(previous, repeat)
+                        previous = repeat
+                    held = []
+                still = still and current.repeat
+                add_pair(previous, current, held)
+                previous, held = current, []
+            for repeat in held:  # the input ends on a held picture
+                add_pair(previous, repeat)
+                previous = repeat
             while pending:
                 _emit(pending, state, model, quadratic, writer, check)
         decoded_count = source.decoded
@@ -273,7 +318,7 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
             writer.write(previous.frame.image, pts, last_duration if k == len(pts_list) - 1 else 1)
         writer.close()
         finished = True
-        return decoded_count, writer.count, state['cuts']
+        return Result(decoded_count, writer.count, state['cuts'], state['repeats'])
     finally:
         if not finished:
             writer.cancel()
@@ -281,6 +326,10 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
         pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(threads[0])
         cv2.setNumThreads(threads[1])
+
+
+def _similar(one: float, two: float) -> bool:
+    return max(one, two) <= SPAN_RATIO * min(one, two)
 
 
 def _emit(pending: List[_Pair], state: dict, model, quadratic: bool, writer: _Writer,
@@ -299,11 +348,12 @@ def _emit(pending: List[_Pair], state: dict, model, quadratic: bool, writer: _Wr
             kwargs['flows'] = analysis.flows
         if quadratic:
             flow_0p = flow_1n = image_0p = image_1n = None
-            if before is not None and not before[1].cut and before[1].flows is not None:
+            if before is not None and not before[1].cut and before[1].flows is not None and \
+                    _similar(before[0].span, pair.span):
                 flow_0p, image_0p = before[1].flows[1], before[0].first.tensor
             if pending:
                 after = _result(pending[0].analysis, check)
-                if not after.cut and after.flows is not None:
+                if not after.cut and after.flows is not None and _similar(pending[0].span, pair.span):
                     flow_1n, image_1n = after.flows[0], pending[0].second.tensor
             kwargs.update(before=image_0p, after=image_1n, outer=(flow_0p, flow_1n))
         with torch.no_grad():

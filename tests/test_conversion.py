@@ -69,13 +69,13 @@ class ListSink:
 
 
 def convert(folder, model, factor=2, motion='quadratic', threshold=video.SCENE_THRESHOLD, sink=None,
-            check=conversion._nothing):
+            check=conversion._nothing, duplicates=True, fps=None):
     source = video.open_source(str(folder), Fraction(24))
     sink = sink or ListSink()
-    timeline = video.Timeline(source, factor=factor)
+    timeline = video.Timeline(source, factor=None if fps else factor, fps=fps)
     try:
         counts = conversion.convert(source, sink, timeline, model, torch.device('cpu'), threshold, motion,
-                                    _Quiet(), check)
+                                    _Quiet(), check, duplicates)
     finally:
         source.close()
     return counts, sink
@@ -95,7 +95,7 @@ class _Quiet:
 def test_each_flow_once_and_both_neighbours_inside_the_clip(tmp_path):
     folder = write_frames(tmp_path / 'in', shot(6, seed=1))
     model = Recorder()
-    (count_in, count_out, cuts), sink = convert(folder, model)
+    (count_in, count_out, cuts, _), sink = convert(folder, model)
     assert (count_in, count_out, cuts) == (6, 11, 0)
     assert len(model.flow_pairs) == 5  # one estimate_flows per pair, none for neighbours
     assert [(c['before'], c['after']) for c in model.calls] == [(False, True)] + [(True, True)] * 3 + [(True, False)]
@@ -108,7 +108,7 @@ def test_a_scene_cut_is_not_interpolated_and_no_neighbour_across_it(tmp_path):
     images = shot(3, seed=2) + [np.ascontiguousarray(image[..., ::-1] // 2) for image in shot(3, seed=9)]
     folder = write_frames(tmp_path / 'in', images)
     model = Recorder()
-    (_, count_out, cuts), sink = convert(folder, model)
+    (_, count_out, cuts, _), sink = convert(folder, model)
     assert cuts == 1 and count_out == 11
     assert len(model.flow_pairs) == 4  # the pair across the cut needs no flow
     assert [(c['before'], c['after']) for c in model.calls] == [(False, True), (True, False), (False, True),
@@ -127,7 +127,7 @@ def test_linear_motion_passes_no_neighbours(tmp_path):
 def test_a_large_factor_is_synthesized_a_few_times_at_a_time(tmp_path):
     folder = write_frames(tmp_path / 'in', shot(3, seed=4))
     model = Recorder()
-    (_, count_out, _), sink = convert(folder, model, factor=11)
+    (_, count_out, _, _), sink = convert(folder, model, factor=11)
     assert count_out == 23 and [pts for pts, _ in sink.written] == list(range(23))
     assert max(len(c['times']) for c in model.calls) == conversion.TIMES_PER_CALL
     assert sum(len(c['times']) for c in model.calls) == 20
@@ -135,7 +135,7 @@ def test_a_large_factor_is_synthesized_a_few_times_at_a_time(tmp_path):
 
 def test_models_without_their_own_flow_still_convert(tmp_path):
     folder = write_frames(tmp_path / 'in', shot(3, seed=5))
-    (count_in, count_out, _), sink = convert(folder, FrameAverage())
+    (count_in, count_out, _, _), sink = convert(folder, FrameAverage())
     assert (count_in, count_out) == (3, 5)
     assert not conversion.supports_motion(FrameAverage()) and conversion.supports_motion(ClassicalInterpolator())
 
@@ -247,6 +247,6 @@ def test_a_mainnet_checkpoint_goes_through_the_video_path_with_its_own_flows(tmp
     model.estimate_flow = lambda *_: (_ for _ in ()).throw(AssertionError('a neighbour flow was computed'))
     model.estimate_flows = lambda one, two: calls.append(1) or original(one, two)
     folder = write_frames(tmp_path / 'in', shot(4, seed=11))
-    (count_in, count_out, _), sink = convert(folder, model)
+    (count_in, count_out, _, _), sink = convert(folder, model)
     assert (count_in, count_out, len(calls)) == (4, 7, 3)
     assert all(image.shape == (48, 64, 3) for _, image in sink.written)

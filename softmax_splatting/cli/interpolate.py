@@ -5,13 +5,16 @@
     python run_a_pair.py --one b.png --two c.png --before a.png --after d.png  # quadratic paths through a and d
     python run_a_pair.py --video clip.mp4 --out slow.mp4 --factor 4
     python run_a_pair.py --video clip.mp4 --out smooth.mkv --fps 60
+    python run_a_pair.py --video clip.mp4 --out slow.mp4 --slow-motion 4 --start 1:05 --duration 3
     python run_a_pair.py --video frames/%05d.png --input-fps 24 --out frames_x2/
 
 The model is the classical interpolator (``--model classical``; see classical.py) or any MainNet checkpoint given
 with ``--model PATH``. Videos (a file, a folder of frames or a printf pattern) are decoded and encoded through PyAV
 (see video/ and conversion.py): each frame moves along a quadratic path through its neighbours (``--motion``;
 every flow is computed once), output times follow the input's timestamps, no frame is blended across a scene cut,
-audio is copied, rotation and sample aspect ratio are kept, and decoding, flow, synthesis and encoding overlap.
+short runs of repeated frames are replaced by frames along the motion (``--keep-duplicates`` keeps them), audio
+is copied (trimmed with ``--start``/``--duration``; dropped in ``--slow-motion``), rotation and sample aspect ratio
+are kept, and decoding, flow, synthesis and encoding overlap.
 Every output is written under a temporary name and moved into place when complete, so a failure or Ctrl-C never
 leaves a partial file. Bad input gets one line on stderr and exit status 2.
 """
@@ -34,7 +37,7 @@ from ..interpolator import BASELINES, load_interpolator
 from ..motion import MOTIONS
 from ..resources import configure_threads, return_freed_memory, select_device
 from ..signals import StopSignals
-from ..video import SCENE_THRESHOLD
+from ..video import MAX_REPEATS, SCENE_THRESHOLD
 from . import options
 
 
@@ -45,8 +48,9 @@ def build_parser() -> options.Parser:
     parser.add_argument('--two', default=str(EXAMPLE_IMAGES / 'two.png'),
                         help='second frame (default: example_img/two.png)')
     parser.add_argument('--out', help='output image (default: out.png) or, with --video, output video '
-                                      '(default: <input name>-x<factor>.mp4 or <input name>-<fps>fps.mp4 in the '
-                                      'current folder), or a folder (existing, or ending in /) for numbered frames')
+                                      '(default: <input name>-x<factor>.mp4, -<fps>fps.mp4 or -slowmo<K>.mp4 in '
+                                      'the current folder), or a folder (existing, or ending in /) for numbered '
+                                      'frames')
     parser.add_argument('--time', type=float, nargs='+', metavar='T',
                         help='time(s) in [0, 1] between the frames (default: 0.5); with several, the outputs are '
                              'named <out>-t<T><suffix>')
@@ -70,6 +74,16 @@ def build_parser() -> options.Parser:
     rate.add_argument('--factor', type=int, help='multiply the frame rate by this integer >= 2 (default: 2)')
     rate.add_argument('--fps', metavar='R', help='output frame rate, e.g. 60, 59.94 or 24000/1001 (times follow the '
                                                  'input\'s timestamps; the duration stays the same)')
+    video.add_argument('--slow-motion', type=int, metavar='K',
+                       help='slow motion: K times the frames, played at the input\'s frame rate (or at --fps, or at '
+                            '--factor times it), so K times as long; the audio is dropped')
+    video.add_argument('--start', metavar='TIME', help='convert from this time of the input on (seconds, or '
+                                                       'MM:SS / HH:MM:SS.ms, as ffmpeg -ss); the output starts at 0')
+    video.add_argument('--duration', metavar='TIME', help='convert this much of the input (same format, as ffmpeg -t)')
+    video.add_argument('--keep-duplicates', action='store_true',
+                       help='keep repeated frames as they are (default: a run of up to '
+                            f'{MAX_REPEATS} frames repeating the one before them, as in animation on twos or 24p '
+                            'carried in 30p, is replaced by frames along the motion around it, timing kept)')
     video.add_argument('--input-fps', metavar='R', help='frame rate of a folder or pattern of frames (default: 25)')
     video.add_argument('--scene-threshold', type=float, default=SCENE_THRESHOLD, metavar='X',
                        help=f'scene-cut threshold, in [0, 1], on the mean of the colour-histogram distance of '
@@ -135,20 +149,44 @@ def run_pair(args: argparse.Namespace, device: torch.device) -> None:
         print(f'wrote {path}')
 
 
+def default_video_name(args: argparse.Namespace, source: video.Source) -> str:
+    """<input name>-x2.mp4, -60fps.mp4, -slowmo4.mp4 (or -x2-slowmo4.mp4 with both) in the current folder."""
+    parts = []
+    if args.fps:
+        parts.append(f'{args.fps.replace("/", "_")}fps')
+    elif args.factor or not args.slow_motion:
+        parts.append(f'x{args.factor or 2}')
+    if args.slow_motion:
+        parts.append(f'slowmo{args.slow_motion}')
+    return f'{source.path.stem}-{"-".join(parts)}.mp4'
+
+
+def make_timeline(args: argparse.Namespace, source: video.Source) -> video.Timeline:
+    """The output timing of --factor / --fps / --slow-motion; UsageError past MAX_FRAMES_PER_INTERVAL."""
+    fps = video.parse_rate(args.fps) if args.fps else None
+    slow = args.slow_motion or 1
+    per_interval = (fps / source.rate if fps else (args.factor or (1 if args.slow_motion else 2))) * slow
+    if per_interval > video.MAX_FRAMES_PER_INTERVAL:
+        asked = ' '.join(f'--{name.replace("_", "-")} {getattr(args, name)}' for name in ('fps', 'factor',
+                                                                                          'slow_motion')
+                         if getattr(args, name))
+        raise UsageError(f'{asked} asks for {float(per_interval):.0f} output frames per input frame of '
+                         f'{source.path} ({float(source.rate):.6g} fps); at most {video.MAX_FRAMES_PER_INTERVAL}')
+    factor = None if fps else (args.factor or (None if args.slow_motion else 2))
+    return video.Timeline(source, factor=factor, fps=fps, slow_motion=slow)
+
+
 @torch.no_grad()
 def run_video(args: argparse.Namespace, device: torch.device) -> None:
     from tqdm import tqdm  # noqa: PLC0415
 
     source = video.open_source(args.video, video.parse_rate(args.input_fps, '--input-fps') if args.input_fps else None)
     try:
-        fps = video.parse_rate(args.fps) if args.fps else None
-        if fps is not None and fps / source.rate > video.MAX_FRAMES_PER_INTERVAL:
-            raise UsageError(f'--fps {args.fps} asks for {float(fps / source.rate):.0f} output frames per input frame '
-                             f'of {source.path} ({float(source.rate):.6g} fps); at most '
-                             f'{video.MAX_FRAMES_PER_INTERVAL}')
-        timeline = video.Timeline(source, factor=None if fps else (args.factor or 2), fps=fps)
-        out = args.out or (f'{source.path.stem}-{args.fps.replace("/", "_")}fps.mp4' if args.fps else
-                           f'{source.path.stem}-x{args.factor or 2}.mp4')
+        if args.start is not None or args.duration is not None:
+            source.trim(video.parse_time(args.start or '0', '--start'),
+                        video.parse_time(args.duration, '--duration') if args.duration is not None else None)
+        timeline = make_timeline(args, source)
+        out = args.out or default_video_name(args, source)
         # Threads work from here on: Ctrl-C and SIGTERM wait for a point where the conversion can stop cleanly
         # (signals.py); one that comes while the finished output is put in place is too late to undo it.
         with StopSignals() as held:
@@ -157,9 +195,10 @@ def run_video(args: argparse.Namespace, device: torch.device) -> None:
             try:
                 model = load_model(args, device)
                 return_freed_memory(source.width * source.height)
-                frames_in, frames_out, cuts = conversion.convert(
+                result = conversion.convert(
                     source, sink, timeline, model, device, args.scene_threshold, args.motion or 'quadratic',
-                    tqdm(total=source.expected, unit='frame', desc=source.path.name), held.check)
+                    tqdm(total=source.total, unit='frame', desc=source.path.name), held.check,
+                    duplicates=not args.keep_duplicates)
                 held.check()
                 sink.finish()
             except BaseException:
@@ -169,8 +208,11 @@ def run_video(args: argparse.Namespace, device: torch.device) -> None:
         source.close()
     for notice in source.notices + sink.notices:
         print(notice, file=sys.stderr)
-    print(f'wrote {out}: {frames_in} frames in, {frames_out} out at {float(timeline.rate):.6g} fps'
-          f'{f", {cuts} scene cut(s) not blended across" if cuts else ""}')
+    remarks = ''.join([f', {result.cuts} scene cut(s) not blended across' if result.cuts else '',
+                       f', {result.repeats} repeated frame(s) replaced' if result.repeats else '',
+                       f', {timeline.slow_motion}x slow motion' if timeline.slow_motion > 1 else ''])
+    print(f'wrote {out}: {result.frames_in} frames in, {result.frames_out} out at {float(timeline.rate):.6g} fps'
+          f'{remarks}')
 
 
 def load_model(args: argparse.Namespace, device: torch.device):
@@ -190,7 +232,14 @@ def check_options(args: argparse.Namespace) -> None:
         raise UsageError(f'--factor must be from 2 to {video.MAX_FRAMES_PER_INTERVAL}, got {args.factor}')
     if args.fps is not None and video.parse_rate(args.fps) > video.MAX_FPS:
         raise UsageError(f'--fps {args.fps}: at most {video.MAX_FPS} frames per second')
-    video_only = [name for name in ('factor', 'fps', 'input_fps', 'codec', 'crf', 'overwrite')
+    if args.slow_motion is not None and not 2 <= args.slow_motion <= video.MAX_FRAMES_PER_INTERVAL:
+        raise UsageError(f'--slow-motion must be from 2 to {video.MAX_FRAMES_PER_INTERVAL}, got {args.slow_motion}')
+    if args.start is not None:
+        video.parse_time(args.start, '--start')
+    if args.duration is not None and video.parse_time(args.duration, '--duration') <= 0:
+        raise UsageError(f'--duration {args.duration}: must be longer than 0')
+    video_only = [name for name in ('factor', 'fps', 'slow_motion', 'start', 'duration', 'keep_duplicates',
+                                    'input_fps', 'codec', 'crf', 'overwrite')
                   if getattr(args, name) not in (None, False)]
     if video_only and not args.video:
         raise UsageError(f'--{video_only[0].replace("_", "-")} applies to --video')

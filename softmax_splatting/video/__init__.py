@@ -4,21 +4,23 @@ In the order a conversion uses them:
 
 * ``sources.py``: a video file (PyAV), a folder of frames or a printf pattern, as timed, upright RGB frames;
 * ``scenes.py``: the scene-cut score of a frame pair;
+* ``duplicates.py``: whether a frame repeats the one before it;
 * ``timeline.py``: which output frames fall between two input frames, and at which t;
 * ``sinks.py``: a video file with the input's audio, or a folder of numbered frames, written atomically.
 
 ``conversion.py`` streams a source through an interpolator into a sink. The names below are the public ones.
 """
 
+from .duplicates import MAX_REPEATS, REPEAT_LEVEL, is_repeat, repeat_score
 from .scenes import SCENE_THRESHOLD, colour_distance, motion_residual, scene_score
 from .sinks import (CONTAINERS, CRF_RANGES, EncodeOptions, FolderSink, VideoSink, check_output, check_writable,
                     open_sink, wants_folder)
 from .sources import (DEFAULT_SEQUENCE_FPS, IMAGE_SUFFIXES, MAX_PIXELS, AudioStream, Frame, ImageSequence, Source,
-                      VideoFileSource, check_size, open_source)
+                      VideoFileSource, check_size, open_source, parse_time)
 from .timeline import MAX_FPS, MAX_FRAMES_PER_INTERVAL, Timeline, parse_rate
 
 __all__ = ['Frame', 'AudioStream', 'Source', 'VideoFileSource', 'ImageSequence', 'open_source', 'check_size',
-           'scene_score', 'colour_distance', 'motion_residual', 'Timeline', 'parse_rate', 'VideoSink', 'FolderSink',
-           'EncodeOptions', 'open_sink', 'check_output', 'check_writable', 'wants_folder', 'SCENE_THRESHOLD',
-           'CONTAINERS', 'CRF_RANGES', 'IMAGE_SUFFIXES', 'MAX_PIXELS', 'MAX_FPS', 'MAX_FRAMES_PER_INTERVAL',
-           'DEFAULT_SEQUENCE_FPS']
+           'parse_time', 'is_repeat', 'repeat_score', 'REPEAT_LEVEL', 'MAX_REPEATS', 'scene_score', 'colour_distance',
+           'motion_residual', 'Timeline', 'parse_rate', 'VideoSink', 'FolderSink', 'EncodeOptions', 'open_sink',
+           'check_output', 'check_writable', 'wants_folder', 'SCENE_THRESHOLD', 'CONTAINERS', 'CRF_RANGES',
+           'IMAGE_SUFFIXES', 'MAX_PIXELS', 'MAX_FPS', 'MAX_FRAMES_PER_INTERVAL', 'DEFAULT_SEQUENCE_FPS']

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, List, Optional
 
@@ -113,7 +114,7 @@ class VideoSink:
         try:
             self.container = av.open(str(self.temporary), 'w', format=fmt)
             self._add_video(av, codec, timeline)
-            self._copy_audio(av, copyable, fallback)
+            self._copy_audio(av, copyable, fallback, timeline.slow_motion)
         except BaseException:
             self.abort()
             raise
@@ -170,9 +171,20 @@ class VideoSink:
             stream.codec_context.max_b_frames = 0
         self.stream = stream
 
-    def _copy_audio(self, av, copyable, fallback: str) -> None:
+    def _copy_audio(self, av, copyable, fallback: str, slow_motion: int = 1) -> None:
         if not self.source.audio or not isinstance(self.source, VideoFileSource):
             return
+        if slow_motion > 1:
+            self.notices.append(f'audio: not carried over; in slow motion ({slow_motion}x) it would end '
+                                f'{slow_motion}x before the picture')
+            return
+        window = self.source.window
+        offset = self.source.offset
+        stop = None if window is None else window[1]
+
+        def inside(time) -> bool:  # a packet or frame of audio that starts inside the --start/--duration window
+            return window is None or (time is not None and time >= offset and (stop is None or time < stop))
+
         with av.open(str(self.source.path)) as inputs:
             plans = []
             for stream in inputs.streams.audio:
@@ -190,15 +202,24 @@ class VideoSink:
                                         f'{encoder.codec_context.sample_rate} Hz)')
             for source_stream, target, resampler in plans:
                 if resampler is None:
+                    if window is not None:
+                        inputs.seek(int(offset / Fraction(source_stream.time_base)), stream=source_stream)
+                    shift = int(offset / Fraction(source_stream.time_base)) if window is not None else 0
                     for packet in inputs.demux(source_stream):
-                        if packet.dts is None:
+                        time = None if packet.pts is None else packet.pts * Fraction(packet.time_base)
+                        if stop is not None and time is not None and time >= stop:
+                            break
+                        if packet.dts is None or not inside(time):
                             continue
+                        packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
                         packet.stream = target
                         self.container.mux(packet)
             for source_stream, target, resampler in plans:
                 if resampler is not None:
                     inputs.seek(0)
                     for frame in inputs.decode(source_stream):
+                        if not inside(frame.time):
+                            continue
                         frame.pts = None
                         for converted in resampler.resample(frame):
                             self.container.mux(target.encode(converted))

@@ -11,11 +11,12 @@ time in seconds, an exact Fraction).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -24,11 +25,29 @@ from ..files import natural_key
 from ..frames import read_image
 
 __all__ = ['Frame', 'AudioStream', 'Source', 'VideoFileSource', 'ImageSequence', 'open_source', 'check_size',
-           'IMAGE_SUFFIXES', 'MAX_PIXELS', 'DEFAULT_SEQUENCE_FPS']
+           'parse_time', 'IMAGE_SUFFIXES', 'MAX_PIXELS', 'DEFAULT_SEQUENCE_FPS']
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 DEFAULT_SEQUENCE_FPS = Fraction(25)  # as ffmpeg's image2 demuxer
 MAX_PIXELS = 7680 * 4320  # 8K UHD; the classical interpolator needs about 1.4 GB at 4K and grows with the area
+
+
+def parse_time(text: str, option: str) -> Fraction:
+    """'90', '90.5', '1:30', '0:01:30.5' (as ffmpeg writes times) -> seconds, a non-negative Fraction."""
+    text = str(text).strip()
+    parts = text.split(':')
+    try:
+        if len(parts) > 3 or not all(parts) or any(p.startswith(('-', '+')) for p in parts):
+            raise ValueError
+        seconds = Fraction(parts[-1])
+        if not all(p.isdigit() for p in parts[:-1]) or (len(parts) > 1 and seconds >= 60):
+            raise ValueError
+        for power, part in enumerate(reversed(parts[:-1]), start=1):
+            seconds += int(part) * 60 ** power
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f'{option} {text}: not a time (use seconds such as 90 or 90.5, or 1:30, or 0:01:30.5)') \
+            from None
+    return seconds
 
 
 @dataclass
@@ -69,8 +88,58 @@ class Source:
     other_streams: int = 0          # subtitles, data: not carried over
     decoded: int = 0                # frames yielded by frames() so far
     notices: List[str] = field(default_factory=list)  # one-line remarks for the user
+    window: Optional[Tuple[Fraction, Optional[Fraction]]] = None  # (start, stop) in input seconds (trim)
+    offset: Fraction = Fraction(0)  # with a window: the input time every time is counted from (about its start)
+    offset_pts: int = 0
+    reached_stop: bool = False      # decoding ended at the window's stop, not at the end of the input
+
+    def trim(self, start: Fraction, duration: Optional[Fraction]) -> None:
+        """Keep only the frames shown from ``start`` (seconds of the input) for ``duration`` (None: to the end);
+        their times then count from ``start``, as with ffmpeg's -ss/-t. The audio follows (``sinks.py``)."""
+        length = self.declared_length()
+        if length is not None and start >= length:
+            raise UsageError(f'--start {float(start):g} s: {self.path} lasts {float(length):.3f} s')
+        self.window = (start, None if duration is None else start + duration)
+        # times count from the first tick of the input's clock at or after start, which the audio shares
+        self.offset_pts = math.ceil(start / self.time_base)
+        self.offset = self.offset_pts * self.time_base
+        if self.expected is not None or length is not None:
+            remaining = (length if length is not None else self.expected / self.rate) - start
+            if duration is not None:
+                remaining = min(remaining, duration)
+            self.expected = None  # no longer a count to check decoding against
+            self.estimate = max(1, math.ceil(remaining * self.rate))
+
+    def declared_length(self) -> Optional[Fraction]:
+        """The input's length in seconds as its container or file count declares it (None: unknown)."""
+        return None
+
+    @property
+    def total(self) -> Optional[int]:
+        """Frames that :meth:`frames` will yield, as far as known before decoding (for progress bars)."""
+        return self.expected if self.window is None else getattr(self, 'estimate', None)
 
     def frames(self) -> Iterator[Frame]:
+        """The frames (in the window, times counted from its start); ``end`` follows the last one yielded."""
+        stop = None if self.window is None else self.window[1]
+        self.decoded = 0
+        for frame, frame_end in self._timed_frames(self.offset):
+            if self.window is not None and frame.time < self.offset:
+                continue
+            if stop is not None and frame.time >= stop:
+                self.reached_stop = True
+                return
+            if stop is not None:
+                frame_end = min(frame_end, stop)
+            self.end, self.decoded = frame_end - self.offset, self.decoded + 1
+            yield Frame(image=frame.image, time=frame.time - self.offset, pts=frame.pts - self.offset_pts,
+                        index=self.decoded - 1)
+        if self.decoded == 0 and self.window is not None:
+            raise UsageError(f'--start {float(self.window[0]):g} s: {self.path} has no frame from there on')
+
+    def _timed_frames(self, start: Fraction) -> Iterator[Tuple[Frame, Fraction]]:
+        """Every frame from about ``start`` on (earlier ones may come too), with the input time its display ends;
+        times and pts as in the input."""
         raise NotImplementedError
 
     def check_complete(self) -> None:
@@ -153,12 +222,17 @@ class VideoFileSource(Source):
             raise
         return source
 
-    def frames(self) -> Iterator[Frame]:
+    def declared_length(self) -> Optional[Fraction]:
+        return self.declared_end
+
+    def _timed_frames(self, start: Fraction) -> Iterator[Tuple[Frame, Fraction]]:
         import av  # noqa: PLC0415
 
         default_duration = 1 / self.rate
         previous_pts, index = None, 0
         self.decoded_total = 0
+        if start > 0:
+            self._seek(start)
         for frame in self._decode(av):
             self.decoded_total += 1
             pts = frame.pts if frame.pts is not None else (
@@ -167,23 +241,39 @@ class VideoFileSource(Source):
                 pts = previous_pts + int(round(default_duration / self.time_base))
             if previous_pts is not None and pts <= previous_pts:
                 continue  # a repeated timestamp shows nothing new
-            image = self._rgb(frame)
             duration = Fraction(frame.duration) * self.time_base if frame.duration else default_duration
-            self.end = pts * self.time_base + duration
-            previous_pts, index, self.decoded = pts, index + 1, index + 1
-            yield Frame(image=image, time=pts * self.time_base, pts=pts, index=index - 1)
+            previous_pts, index = pts, index + 1
+            time = pts * self.time_base
+            self.absolute_end = time + duration
+            if start > 0 and time + duration <= start:
+                continue  # before the window: not converted to RGB
+            yield Frame(image=self._rgb(frame), time=time, pts=pts, index=index - 1), time + duration
+
+    def _seek(self, start: Fraction) -> None:
+        """Jump to the key frame at or before ``start`` (the decoder then runs up to it, as ffmpeg's -ss does)."""
+        stream = self._container.streams.video[0]
+        self._container.seek(int(start / self.time_base), stream=stream, backward=True, any_frame=False)
+        self._first = None
+        self._decoder = self._container.decode(stream)
 
     def check_complete(self) -> None:
         """Raise UsageError when decoding stopped short of what the container declares: fewer frames than its index
-        lists, or (without an index) the last frame ending more than a frame interval before its duration."""
+        lists, or (without an index, or in a window) the last frame ending more than a frame interval before its
+        duration (or the window's stop)."""
+        if self.reached_stop:
+            return
         decoded = getattr(self, 'decoded_total', 0)
-        if self.expected is not None and decoded < self.expected:
+        if self.window is None and self.expected is not None and decoded < self.expected:
             raise UsageError(f'{self.path}: decoded {decoded} of the {self.expected} frames the file declares; it is '
                              f'truncated or damaged (nothing was written)')
-        if self.expected is None and self.declared_end is not None and self.end is not None and \
-                self.end + 1 / self.rate < self.declared_end:
-            raise UsageError(f'{self.path}: the frames end at {float(self.end):.3f} s but the file declares '
-                             f'{float(self.declared_end):.3f} s; it is truncated or damaged (nothing was written)')
+        end = getattr(self, 'absolute_end', None)
+        declared = self.declared_end
+        if self.window is not None and self.window[1] is not None and declared is not None:
+            declared = min(declared, self.window[1])
+        if (self.expected is None or self.window is not None) and declared is not None and end is not None and \
+                end + 1 / self.rate < declared:
+            raise UsageError(f'{self.path}: the frames end at {float(end):.3f} s but the file declares '
+                             f'{float(declared):.3f} s; it is truncated or damaged (nothing was written)')
 
     def _decode(self, av) -> Iterator[object]:
         if self._first is not None:
@@ -251,14 +341,19 @@ class ImageSequence(Source):
             source.notices.append(f'{path}: frames timed at {DEFAULT_SEQUENCE_FPS} fps (--input-fps sets another rate)')
         return source
 
-    def frames(self) -> Iterator[Frame]:
-        for index, path in enumerate(self.files):
+    def declared_length(self) -> Optional[Fraction]:
+        return len(self.files) * self.time_base
+
+    def _timed_frames(self, start: Fraction) -> Iterator[Tuple[Frame, Fraction]]:
+        first = max(0, math.floor(start / self.time_base))  # frames before the window are not read
+        for index in range(first, len(self.files)):
+            path = self.files[index]
             image = read_image(path)
             if image.shape[:2] != (self.height, self.width):
                 raise UsageError(f'{path}: {image.shape[1]}x{image.shape[0]} differs from the first frame '
                                  f'({self.width}x{self.height})')
-            self.end, self.decoded = (index + 1) * self.time_base, index + 1
-            yield Frame(image=image, time=index * self.time_base, pts=index, index=index)
+            yield Frame(image=image, time=index * self.time_base, pts=index, index=index), \
+                (index + 1) * self.time_base
 
 
 def _later_numbers(pattern: Path, first: int) -> List[int]:
