@@ -30,6 +30,7 @@ between steps; every wait polls, so a stop is seen within ``_POLL`` seconds of t
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
@@ -82,6 +83,7 @@ class _Pair:
     second: _Input
     plan: List[Tuple[int, float]]  # (output pts, t) of the interval, from the timeline
     analysis: Future
+    ordinal: int = 0               # the pair's number in the video (resumption skips those already written)
 
     @property
     def span(self) -> float:
@@ -171,6 +173,7 @@ class _Writer:
     converting thread waits on it."""
 
     _END = object()
+    _MARK = object()
 
     def __init__(self, sink, check: Callable[[], None], depth: int = 4):
         self.sink = sink
@@ -192,6 +195,9 @@ class _Writer:
                 if item is self._END or self.stop.is_set():
                     return
                 image, pts, duration = item
+                if image is self._MARK:
+                    self.sink.mark(pts)
+                    continue
                 if isinstance(image, torch.Tensor):
                     image = frames.to_uint8(image)
                 self.sink.write(image, pts, duration)
@@ -207,6 +213,16 @@ class _Writer:
             self._raise()
             raise
         self.count += 1
+
+    def mark(self, pair: int) -> None:
+        """Tell a resumable sink, in order with the frames, that pair number ``pair`` begins."""
+        if hasattr(self.sink, 'mark'):
+            self._raise()
+            try:
+                _put(self.items, (self._MARK, pair, 0), self.stop, self.check)
+            except _Stop:
+                self._raise()
+                raise
 
     def _raise(self) -> None:
         if self.error is not None:
@@ -255,9 +271,13 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
                 distinct = frame.image
             yield _Input(frame, frames.to_tensor(frame.image, device), cut, repeat)
 
-    def analyse(first: _Input, second: _Input, interpolate: bool) -> _Analysis:
+    complete = getattr(sink, 'complete', False)  # a resumed conversion that had written every frame
+    skip = math.inf if complete else getattr(sink, 'pairs_done', 0)  # pairs whose frames are written already
+    written_before = getattr(sink, 'frames_done', 0)
+
+    def analyse(first: _Input, second: _Input, interpolate: bool, needed: bool) -> _Analysis:
         flows = None
-        if flows_here and not second.cut_before and (interpolate or quadratic):
+        if flows_here and not second.cut_before and (interpolate or (quadratic and needed)):
             with torch.no_grad():
                 flows = model.estimate_flows(first.tensor, second.tensor)
         return _Analysis(second.cut_before, flows)
@@ -270,14 +290,18 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
     writer = _Writer(sink, check)
     pool = ThreadPoolExecutor(1, thread_name_prefix='analyse')
     pending: List[_Pair] = []
-    state = {'done': None, 'cuts': 0, 'repeats': 0}
+    state = {'done': None, 'cuts': 0, 'repeats': 0, 'pairs': 0, 'skip': skip}
     finished = False
 
     def add_pair(first: _Input, second: _Input, skipped: Sequence[_Input] = ()) -> None:
         plan = timeline.between(first.frame, second.frame, [repeat.frame.pts for repeat in skipped])
-        interpolate = any(t > 0 for _, t in plan)
+        ordinal = state['pairs']
+        state['pairs'] += 1
+        interpolate = ordinal >= skip and any(t > 0 for _, t in plan)
         state['repeats'] += len(skipped)
-        pending.append(_Pair(first, second, plan, pool.submit(analyse, first, second, interpolate)))
+        # a written pair needs flows only as the quadratic neighbour of the first pair to make
+        analysis = pool.submit(analyse, first, second, interpolate, ordinal >= skip - 1)
+        pending.append(_Pair(first, second, plan, analysis, ordinal))
         while len(pending) >= 3:  # the oldest pair's successor has been analysed (or nearly)
             _emit(pending, state, model, quadratic, writer, check)
 
@@ -314,11 +338,13 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
             raise UsageError(f'{source.path}: has only one frame; there is nothing to interpolate between')
         source.check_complete()
         pts_list, last_duration = timeline.tail(previous.frame, source.end)
-        for k, pts in enumerate(pts_list):
-            writer.write(previous.frame.image, pts, last_duration if k == len(pts_list) - 1 else 1)
+        if not complete:
+            writer.mark(state['pairs'])
+            for k, pts in enumerate(pts_list):
+                writer.write(previous.frame.image, pts, last_duration if k == len(pts_list) - 1 else 1)
         writer.close()
         finished = True
-        return Result(decoded_count, writer.count, state['cuts'], state['repeats'])
+        return Result(decoded_count, written_before + writer.count, state['cuts'], state['repeats'])
     finally:
         if not finished:
             writer.cancel()
@@ -340,6 +366,9 @@ def _emit(pending: List[_Pair], state: dict, model, quadratic: bool, writer: _Wr
     before: Optional[Tuple[_Pair, _Analysis]] = state['done']
     state['done'] = (pair, analysis)
     state['cuts'] += analysis.cut
+    if pair.ordinal < state['skip']:  # written by the run this one resumes
+        return
+    writer.mark(pair.ordinal)
     times = sorted({t for _, t in pair.plan if t > 0})
     results = {}
     if times and not analysis.cut:

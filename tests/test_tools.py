@@ -92,8 +92,26 @@ def test_video_benchmark_runs_both_tools(tmp_path):
     assert benchmark_video.main(['--sizes', '64by48']) == 2
 
 
+def test_video_quality_benchmark_at_frame_step_4(tmp_path):
+    """13 frames of a pan: frames 0, 4, 8, 12 kept (6 fps), the 9 between rebuilt with --factor 4 and scored."""
+    from images import texture
+    from softmax_splatting import frames
+    from softmax_splatting.cli import benchmark_video
+    wide = texture(48, 64 + 2 * 13, seed=4)
+    (tmp_path / 'pan').mkdir()
+    for k in range(13):
+        frames.write_image(tmp_path / 'pan' / f'{k:05d}.png', wide[:, 2 * k:2 * k + 64])
+    out = tmp_path / 'quality.json'
+    assert benchmark_video.main(['--quality', '--data', str(tmp_path), '--sequences', 'pan', '--step', '4', '--runs',
+                                 'quadratic', 'dis-blend', '--threads', '1', '--json', str(out)]) == 0
+    rows = {row['run']: row for row in json.loads(out.read_text())['rows'] if row['sequence'] == 'pan'}
+    assert rows['quadratic']['scored'] == 9 and rows['quadratic']['frames'] == 13
+    assert rows['quadratic']['psnr'] > 25 and 0 < rows['dis-blend']['ssim'] <= 1
+    assert benchmark_video.main(['--quality', '--data', str(tmp_path), '--sequences', 'pan', '--step', '9']) == 2
+
+
 @pytest.mark.parametrize('tool', ['plot_training.py', 'measure_scene_cuts.py', 'synthetic_triplets.py', 'gpu_check.py',
-                                  'gpu_kernel_cases.py', 'tune_motion.py'])
+                                  'gpu_kernel_cases.py', 'tune_motion.py', 'measure_duplicates.py'])
 def test_tools_have_help(tool):
     import subprocess
     result = subprocess.run([sys.executable, str(REPO / 'tools' / tool), '--help'], capture_output=True, text=True)

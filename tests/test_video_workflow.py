@@ -2,12 +2,18 @@
 
 The timeline's arithmetic is tested on its own (fake sources), the conversion's handling of repeats with a
 recording interpolator (which pairs it is asked for, with which neighbours), and every option end to end through
-the command line on real encoded clips and frame folders.
+the command line on real encoded clips and frame folders; --resume after kill -9 against an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
 from fractions import Fraction
+from pathlib import Path
 from types import SimpleNamespace
 
 import av
@@ -236,3 +242,168 @@ def test_duplicates_end_to_end_and_the_flag_that_keeps_them(tmp_path, capsys):
     assert 'repeated' not in capsys.readouterr().out
     kept = sorted((tmp_path / 'kept').iterdir())
     assert len(kept) == len(smooth) and np.array_equal(frames.read_image(kept[2]), truth[0])
+
+
+# ---------------------------------------------------------------------------------------------- --resume --
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def command(source, out, *extra):
+    return [sys.executable, str(REPO / 'run_a_pair.py'), '--video', str(source), '--out', str(out), '--model',
+            'classical', '--threads', '1', *extra]
+
+
+def segments_listed(state):
+    try:
+        return len(json.loads(state.read_text())['segments'])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def kill_after_segments(args, state, count, cwd):
+    """Start the conversion, kill -9 it once ``state`` lists ``count`` finished segments; its stderr."""
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and segments_listed(state) < count and process.poll() is None:
+        time.sleep(0.01)
+    process.kill()
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, 'the run ended before it could be killed'
+
+
+def video_content(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        packets = [(bytes(p), p.pts, p.duration) for p in container.demux(stream) if p.size]
+        audio = [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size] \
+            if container.streams.audio else []
+    return packets, audio
+
+
+@pytest.mark.parametrize('into', ['video', 'folder'])
+def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, into):
+    source = clip(tmp_path / 'in.mp4', seconds=8, rate=25, size='64x48', audio='stereo' if into == 'video' else None)
+    name = 'out.mp4' if into == 'video' else 'frames/'
+    whole, part = tmp_path / 'whole', tmp_path / 'part'
+    whole.mkdir(), part.mkdir()
+    out = f'{part}/{name}'  # a folder's trailing slash kept
+    assert subprocess.run(command(source, f'{whole}/{name}', '--factor', '2'), capture_output=True).returncode == 0
+    state = part / f'.{name.rstrip("/")}.partial' / 'state.json'
+    kill_after_segments(command(source, out, '--factor', '2'), state, 1, part)
+    assert not (part / name).exists() and segments_listed(state) >= 1
+    # a rerun without --resume keeps the work and says how to continue
+    rerun = subprocess.run(command(source, out, '--factor', '2'), capture_output=True, text=True)
+    assert rerun.returncode == 2 and 'add --resume to continue it' in rerun.stderr
+    # other settings cannot continue it
+    other = subprocess.run(command(source, out, '--factor', '3', '--resume'), capture_output=True, text=True)
+    assert other.returncode == 2 and 'made from other settings (factor changed)' in other.stderr
+    resumed = subprocess.run(command(source, out, '--factor', '2', '--resume'), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert 'resuming:' in resumed.stderr and 'wrote' in resumed.stdout
+    assert sorted(p.name for p in part.iterdir()) == [name.rstrip('/')]  # the work folder is gone
+    if into == 'video':
+        assert video_content(part / name) == video_content(whole / name)  # the same packets, audio included
+        assert info(part / name)['frames'] == 399
+    else:
+        names = sorted(p.name for p in (whole / name).iterdir())
+        assert sorted(p.name for p in (part / name).iterdir()) == names and len(names) == 399
+        assert all((whole / name / n).read_bytes() == (part / name / n).read_bytes() for n in names)
+
+
+def test_resume_without_work_starts_and_overwrite_starts_over(tmp_path, capsys):
+    source = clip(tmp_path / 'in.mp4', seconds=0.4, rate=25, size='64x48')
+    out = tmp_path / 'o.mp4'
+    assert run('--video', source, '--out', out, '--resume') == 0  # nothing to resume: an ordinary run
+    work = tmp_path / '.o2.mp4.partial'
+    work.mkdir()
+    (work / 'state.json').write_text('{not json')
+    assert run('--video', source, '--out', tmp_path / 'o2.mp4') == 2
+    assert 'add --resume to continue it, or --overwrite to start over' in capsys.readouterr().err
+    assert run('--video', source, '--out', tmp_path / 'o2.mp4', '--resume') == 2
+    assert 'holds no readable state' in capsys.readouterr().err
+    assert run('--video', source, '--out', tmp_path / 'o2.mp4', '--overwrite') == 0
+    assert (tmp_path / 'o2.mp4').is_file() and not work.exists()
+
+
+def test_a_stop_while_joining_resumes_to_the_same_file(tmp_path, monkeypatch, capsys):
+    """Every frame written, the run stops while joining the segments: --resume only joins."""
+    source = clip(tmp_path / 'in.mp4', seconds=2, rate=25, size='64x48', audio='stereo')
+    whole, out = tmp_path / 'whole.mp4', tmp_path / 'o.mp4'
+    assert run('--video', source, '--out', whole) == 0
+    original, calls = video.VideoSink.mux, []
+
+    def stopped_mux(self, packet):
+        calls.append(1)
+        if len(calls) == 10:
+            raise KeyboardInterrupt
+        return original(self, packet)
+
+    monkeypatch.setattr(video.VideoSink, 'mux', stopped_mux)
+    assert run('--video', source, '--out', out) == 130
+    assert 'finished frame(s) are kept in' in capsys.readouterr().err.splitlines()[-1]
+    assert not out.exists() and leftovers(tmp_path) == ['.o.mp4.partial']
+    monkeypatch.setattr(video.VideoSink, 'mux', original)
+    assert run('--video', source, '--out', out, '--resume') == 0
+    assert 'resuming: 99 frame(s)' in capsys.readouterr().err
+    assert video_content(out) == video_content(whole) and not leftovers(tmp_path)
+
+
+def test_two_conversions_into_one_output_one_wins_whole_and_the_other_says_so(tmp_path):
+    source = clip(tmp_path / 'in.mp4', seconds=12, rate=25, size='64x48')
+    out = f'{tmp_path}/frames/'
+    first = subprocess.Popen(command(source, out, '--factor', '2'), stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (tmp_path / '.frames.partial' / 'lock').exists():
+        time.sleep(0.01)
+    second = subprocess.run(command(source, out, '--factor', '2'), capture_output=True, text=True)
+    assert first.wait(timeout=120) == 0
+    assert second.returncode == 2 and 'another conversion is writing it now' in second.stderr
+    assert len(list((tmp_path / 'frames').iterdir())) == 599 and not leftovers(tmp_path)
+
+
+def test_a_run_killed_before_its_first_segment_leaves_nothing_in_the_way(tmp_path):
+    source = clip(tmp_path / 'in.mp4', seconds=0.4, rate=25, size='64x48')
+    work = tmp_path / '.o.mp4.partial'
+    work.mkdir()
+    (work / 'state.json').write_text(json.dumps({'format': 'softsplat-conversion-1', 'fingerprint': {},
+                                                 'segments': []}))
+    (work / '.segment-00000.nut.tmp').write_bytes(b'half')
+    assert run('--video', source, '--out', tmp_path / 'o.mp4') == 0
+    assert (tmp_path / 'o.mp4').is_file() and not leftovers(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------- batches --
+
+def test_a_batch_converts_each_input_whole_reports_failures_and_exits_2(tmp_path, capsys):
+    (tmp_path / 'in').mkdir()
+    one = clip(tmp_path / 'in' / 'one.mp4', seconds=0.4, rate=25, size='64x48')
+    two = clip(tmp_path / 'in' / 'two.mkv', seconds=0.2, rate=25, size='64x48')
+    bad = tmp_path / 'in' / 'bad.mp4'
+    bad.write_bytes(b'not a video')
+    out = tmp_path / 'out'
+    assert run('--video', one, bad, two, '--out', f'{out}/') == 2
+    captured = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ['one-x2.mp4', 'two-x2.mp4']
+    assert info(out / 'one-x2.mp4')['frames'] == 19 and info(out / 'two-x2.mp4')['frames'] == 9
+    assert f'error: {bad}: ' in captured.err and 'not a readable video' in captured.err
+    assert captured.err.strip().splitlines()[-1] == f'error: 2 of 3 videos converted; failed: {bad}'
+    assert '15/15' in captured.err  # one progress bar over the frames of the readable inputs (10 + 5)
+    assert not leftovers(out)
+
+
+def test_a_folder_of_videos_is_a_batch_and_names_are_checked_first(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / 'clips'
+    folder.mkdir()
+    (tmp_path / 'other').mkdir()
+    for name in ('b.mp4', 'a.mov'):
+        clip(folder / name, seconds=0.2, rate=25, size='32x32')
+    monkeypatch.chdir(tmp_path)
+    assert run('--video', folder, '--factor', '3') == 0
+    assert sorted(p.name for p in tmp_path.glob('*-x3.mp4')) == ['a-x3.mp4', 'b-x3.mp4']
+    assert '2 of 2 videos converted' in capsys.readouterr().out
+    clip(tmp_path / 'other' / 'a.mp4', seconds=0.2, rate=25, size='32x32')
+    assert run('--video', folder, tmp_path / 'other' / 'a.mp4', '--out', f'{tmp_path}/o/') == 2
+    assert 'would both be written to' in capsys.readouterr().err and not (tmp_path / 'o').exists()
+    assert run('--video', folder, '--out', tmp_path / 'one.mp4') == 2
+    assert 'several inputs (2) need a folder' in capsys.readouterr().err

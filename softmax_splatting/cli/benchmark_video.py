@@ -13,10 +13,11 @@ divided by the output frames. minterpolate runs with its motion-compensated sett
 matching ours. ffmpeg is the binary that imageio-ffmpeg ships with moviepy.
 
 **Quality** (``--quality``): every other frame of each held-out DAVIS sequence (the test split of
-``make_triplets.py``: bmx-trees and libby, 24 fps) is dropped, the rest (12 fps) is written as a frame folder and
-doubled back to 24 fps through the real video path (``run_a_pair.py --video DIR/%05d.png --input-fps 12 --factor 2
---out DIR/``: decoding, scene cuts, motion, encoding to frames), and every rebuilt frame that lies between two
-kept frames is scored against the dropped original (8-bit RGB PSNR and SSIM, ``metrics.py``). The same is done for
+``make_triplets.py``: bmx-trees and libby, 24 fps; ``--split train`` the others) is dropped, the rest (12 fps) is
+written as a frame folder and doubled back to 24 fps through the real video path (``run_a_pair.py --video
+DIR/%05d.png --input-fps 12 --factor 2 --out DIR/``: decoding, scene cuts, motion, encoding to frames), and every
+rebuilt frame that lies between two kept frames is scored against the dropped original (8-bit RGB PSNR and SSIM,
+``metrics.py``). ``--step 4`` keeps every fourth frame (6 fps, fast motion) and rebuilds with ``--factor 4``. The same is done for
 ``--motion quadratic`` and ``linear`` (classical interpolator), ``--model dis-blend``, and ffmpeg's minterpolate
 (motion-compensated settings as above; its output frame 2k + 1 is the one between kept frames k and k + 1, checked
 by its frame 2k matching kept frame k; it writes 2N - 3 frames for N, so every run is scored on the frames all of
@@ -100,16 +101,19 @@ QUALITY_RUNS = {  # name: run_a_pair.py options, or None for ffmpeg's minterpola
 TEST_SPLIT = ('bmx-trees', 'libby')
 
 
-def rebuild(name: str, options_: Optional[List[str]], folder: Path, out: Path, threads: int) -> Tuple[float, int]:
-    """Double the frame folder ``folder`` (12 fps) into ``out``; returns (seconds, output frames)."""
+def rebuild(name: str, options_: Optional[List[str]], folder: Path, out: Path, threads: int,
+            step: int = 2) -> Tuple[float, int]:
+    """Multiply the frame rate of the frame folder ``folder`` (24 / ``step`` fps) by ``step`` into ``out``; returns
+    (seconds, output frames)."""
+    rate = f'24/{step}'
     if options_ is None:
         out.mkdir()
         command = [ffmpeg_exe(), '-hide_banner', '-loglevel', 'error', '-y', '-threads', str(threads),
-                   '-framerate', '12', '-i', str(folder / '%05d.png'), '-vf', MINTERPOLATE.format(fps=24),
+                   '-framerate', rate, '-i', str(folder / '%05d.png'), '-vf', MINTERPOLATE.format(fps=24),
                    '-start_number', '1', str(out / '%06d.png')]
     else:
         command = [sys.executable, '-m', 'softmax_splatting.cli.interpolate', '--video', str(folder / '%05d.png'),
-                   '--input-fps', '12', '--factor', '2', '--out', str(out) + '/', '--threads', str(threads)]
+                   '--input-fps', rate, '--factor', str(step), '--out', str(out) + '/', '--threads', str(threads)]
         command += options_
     seconds = timed(command)
     return seconds, len(list(out.glob('*.png')))
@@ -119,15 +123,22 @@ def run_quality(args: argparse.Namespace, threads: int) -> int:
     from .. import metrics  # noqa: PLC0415 - scikit-image, only for this mode
 
     root = args.data
-    sequences = args.sequences or list(TEST_SPLIT)
+    step = args.step
+    if args.sequences:
+        sequences = args.sequences
+    elif args.split == 'test':
+        sequences = list(TEST_SPLIT)
+    else:
+        sequences = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in TEST_SPLIT) \
+            if root.is_dir() else []
     missing = [name for name in sequences if not (root / name).is_dir()]
     if missing:
         raise UsageError(f'--data {root}: no sequence folder {", ".join(missing)} (the DAVIS frames are in '
                          f'../shared/data/davis)')
     runs = {name: QUALITY_RUNS[name] for name in args.runs}
     rows: List[Dict[str, object]] = []
-    print(f'every other frame dropped (24 -> 12 fps) and rebuilt, {threads} threads; PSNR / SSIM of the rebuilt '
-          f'frames, seconds per output frame')
+    print(f'{step - 1} of every {step} frames dropped (24 -> {24 / step:g} fps) and rebuilt, {threads} threads; '
+          f'PSNR / SSIM of the rebuilt frames, seconds per output frame')
     print(tables.header(['sequence', 'frames scored'] + list(runs), [False, True] + [True] * len(runs)))
     totals = {name: {'psnr': [], 'ssim': [], 'seconds': 0.0, 'frames': 0} for name in runs}
     with tempfile.TemporaryDirectory() as work:
@@ -135,25 +146,27 @@ def run_quality(args: argparse.Namespace, threads: int) -> int:
             paths = sorted(p for p in (root / sequence).iterdir() if p.suffix.lower() in ('.jpg', '.png'))
             if args.frames:
                 paths = paths[:args.frames]
-            if len(paths) < 3:
-                raise UsageError(f'{root / sequence}: needs at least 3 frames')
+            if len(paths) < 2 * step + 1:
+                raise UsageError(f'{root / sequence}: needs at least {2 * step + 1} frames')
             kept = Path(work) / sequence
             kept.mkdir()
             originals = [frames.read_image(p) for p in paths]
-            for k, image in enumerate(originals[::2]):
+            for k, image in enumerate(originals[::step]):
                 frames.write_image(kept / f'{k:05d}.png', image)
-            truth = {k: originals[k] for k in range(1, len(originals) - 1, 2)}  # between two kept frames
+            last_kept = (len(originals) - 1) // step * step
+            truth = {k: originals[k] for k in range(1, last_kept) if k % step}  # between two kept frames
             results = {}
             for name, options_ in runs.items():
                 out = Path(work) / f'{sequence}-{name}'
-                seconds, count = rebuild(name, options_, kept, out, threads)
+                seconds, count = rebuild(name, options_, kept, out, threads, step)
                 rebuilt = sorted(out.glob('*.png'))
-                # every tool must put kept frame j at output 2j (minterpolate's are near-lossless copies)
-                if metrics.psnr(frames.read_image(rebuilt[2]), originals[2]) < 35:
-                    raise UsageError(f'{name}: output frame 2 of {sequence} is not kept frame 1; the frames are not '
-                                     f'aligned as this benchmark assumes')
+                # every tool must put kept frame j at output step * j (minterpolate's are near-lossless copies)
+                if metrics.psnr(frames.read_image(rebuilt[step]), originals[step]) < 35:
+                    raise UsageError(f'{name}: output frame {step} of {sequence} is not kept frame 1; the frames are '
+                                     f'not aligned as this benchmark assumes')
                 results[name] = (seconds, count, rebuilt)
-            # minterpolate stops one interval short (2N - 3 frames for N): all are scored on the frames all wrote
+            # minterpolate stops one interval short (2N - 3 frames for N at step 2): all are scored on the frames
+            # all of them wrote
             common = [k for k in truth if k < min(count for _, count, _ in results.values())]
             cells = [sequence, str(len(common))]
             for name, (seconds, count, rebuilt) in results.items():
@@ -237,7 +250,13 @@ def build_parser() -> options.Parser:
     quality.add_argument('--data', type=Path, default=SHARED_DATA / 'davis',
                          help='folder of DAVIS sequences (default: ../shared/data/davis)')
     quality.add_argument('--sequences', nargs='+', metavar='NAME',
-                         help=f'sequences to rebuild (default: the test split, {" ".join(TEST_SPLIT)})')
+                         help='sequences to rebuild (default: those of --split)')
+    quality.add_argument('--split', choices=('test', 'train'), default='test',
+                         help=f'test: the held-out sequences of make_triplets.py ({" ".join(TEST_SPLIT)}, the '
+                              f'default); train: all the others (for tuning)')
+    quality.add_argument('--step', type=int, default=2, choices=range(2, 9), metavar='K',
+                         help='keep every K-th frame (24 / K fps) and rebuild the others with --factor K (2 to 8; '
+                              'default: 2; 4 is 6 fps, fast motion)')
     quality.add_argument('--runs', nargs='+', choices=list(QUALITY_RUNS), default=list(QUALITY_RUNS),
                          help='what to compare (default: all)')
     parser.add_argument('--model', help='passed to run_a_pair.py --model (default: its default)')

@@ -7,6 +7,7 @@
     python run_a_pair.py --video clip.mp4 --out smooth.mkv --fps 60
     python run_a_pair.py --video clip.mp4 --out slow.mp4 --slow-motion 4 --start 1:05 --duration 3
     python run_a_pair.py --video frames/%05d.png --input-fps 24 --out frames_x2/
+    python run_a_pair.py --video clips/ extra.mp4 --out smooth/ --fps 60  # a batch; --resume continues a stopped run
 
 The model is the classical interpolator (``--model classical``; see classical.py) or any MainNet checkpoint given
 with ``--model PATH``. Videos (a file, a folder of frames or a printf pattern) are decoded and encoded through PyAV
@@ -26,18 +27,22 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from fractions import Fraction
+from types import SimpleNamespace
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
 from .. import conversion, errors, frames, video
 from ..errors import UsageError
-from ..files import EXAMPLE_IMAGES
+from ..files import EXAMPLE_IMAGES, natural_key
+from ..footage import VIDEO_SUFFIXES
 from ..interpolator import BASELINES, load_interpolator
 from ..motion import MOTIONS
 from ..resources import configure_threads, return_freed_memory, select_device
 from ..signals import StopSignals
 from ..video import MAX_REPEATS, SCENE_THRESHOLD
+from ..video.segments import SEGMENT_FRAMES, fingerprint, open_resumable_sink
 from . import options
 
 
@@ -68,8 +73,10 @@ def build_parser() -> options.Parser:
                         help='half precision on CUDA (a trained model: MainNet or the published weights)')
     options.add_threads(parser)
     video = parser.add_argument_group('video')
-    video.add_argument('--video', metavar='IN', help='convert a whole video: a video file, a folder of frames or a '
-                                                     'printf pattern such as frames/%%05d.png')
+    video.add_argument('--video', metavar='IN', nargs='+',
+                       help='convert a whole video: a video file, a folder of frames or a printf pattern such as '
+                            'frames/%%05d.png; several, or a folder of videos, convert one after the other into the '
+                            'folder --out (default: the current folder), with one progress bar and a summary')
     rate = video.add_mutually_exclusive_group()
     rate.add_argument('--factor', type=int, help='multiply the frame rate by this integer >= 2 (default: 2)')
     rate.add_argument('--fps', metavar='R', help='output frame rate, e.g. 60, 59.94 or 24000/1001 (times follow the '
@@ -96,7 +103,12 @@ def build_parser() -> options.Parser:
                                                             'everywhere accept)')
     video.add_argument('--overwrite', action='store_true',
                        help='replace an output folder of frames that already holds files (the new frames replace it '
-                            'whole once all are written; without this, such a folder is refused)')
+                            'whole once all are written; without this, such a folder is refused), and start over '
+                            'where an interrupted conversion of the same output kept its work')
+    video.add_argument('--resume', action='store_true',
+                       help='continue an interrupted conversion (Ctrl-C, SIGTERM, kill -9, power loss) from its last '
+                            f'finished segment of {SEGMENT_FRAMES} frames, kept in .<out name>.partial beside the '
+                            'output: the same command with --resume; the result is the uninterrupted one')
     return parser
 
 
@@ -176,31 +188,132 @@ def make_timeline(args: argparse.Namespace, source: video.Source) -> video.Timel
     return video.Timeline(source, factor=factor, fps=fps, slow_motion=slow)
 
 
-@torch.no_grad()
-def run_video(args: argparse.Namespace, device: torch.device) -> None:
+def video_inputs(specs: Sequence[str]) -> Tuple[List[str], bool]:
+    """The inputs of --video, a folder that holds videos (and no frames) standing for its videos; and whether this is
+    a batch (several inputs, or such a folder)."""
+    inputs: List[str] = []
+    batch = len(specs) > 1
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir() and not any(p.suffix.lower() in video.IMAGE_SUFFIXES for p in path.iterdir()):
+            videos = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES),
+                            key=natural_key)
+            if not videos:
+                raise UsageError(f'{path}: holds neither frames ({", ".join(video.IMAGE_SUFFIXES)}) nor videos '
+                                 f'({", ".join(sorted(VIDEO_SUFFIXES))})')
+            inputs += [str(p) for p in videos]
+            batch = True
+        else:
+            inputs.append(spec)
+    return inputs, batch
+
+
+class _Shared:
+    """One progress bar for a batch: each conversion enters and updates it, none closes it."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        return False
+
+    def update(self, count: int) -> None:
+        self.bar.update(count)
+
+
+def run_videos(args: argparse.Namespace, device: torch.device) -> None:
+    """--video: one conversion, or a batch (several inputs, or a folder of videos) into the folder --out (default:
+    the current folder) with one progress bar, each output whole or absent; UsageError after it if any failed."""
     from tqdm import tqdm  # noqa: PLC0415
 
-    source = video.open_source(args.video, video.parse_rate(args.input_fps, '--input-fps') if args.input_fps else None)
+    inputs, batch = video_inputs(args.video)
+    models: dict = {}
+    if not batch:
+        run_video(args, device, inputs[0], args.out, models, None)
+        return
+    folder = Path(args.out or '.')
+    if args.out and not video.wants_folder(args.out):
+        raise UsageError(f'--out {args.out}: several inputs ({len(inputs)}) need a folder for their outputs (end it '
+                         f'with /)')
+    named = {}
+    for spec in inputs:
+        name = default_video_name(args, SimpleNamespace(path=Path(spec)))
+        if name in named:
+            raise UsageError(f'{named[name]} and {spec} would both be written to {folder / name}; convert them in '
+                             f'separate calls')
+        named[name] = spec
+    totals = []
+    for spec in inputs:  # sizes for the one progress bar; an unreadable input fails later, in its turn
+        try:
+            source = video.open_source(spec, _input_fps(args))
+            totals.append(source.total)
+            source.close()
+        except UsageError:
+            totals.append(0)  # it will fail in its turn, before any frame
+    total = sum(totals) if all(t is not None for t in totals) else None
+    failed = []
+    with tqdm(total=total, unit='frame', desc=f'{len(inputs)} videos') as bar:
+        for number, (name, spec) in enumerate(named.items(), start=1):
+            bar.set_description(f'{number}/{len(inputs)} {Path(spec).name}')
+            try:
+                run_video(args, device, spec, str(folder / name), models, _Shared(bar))
+            except UsageError as error:
+                print(f'error: {spec}: {error}', file=sys.stderr)
+                failed.append(spec)
+    if failed:
+        raise UsageError(f'{len(inputs) - len(failed)} of {len(inputs)} videos converted; failed: '
+                         f'{", ".join(failed)}')
+    print(f'{len(inputs)} of {len(inputs)} videos converted into {folder}')
+
+
+def _input_fps(args: argparse.Namespace) -> Optional[Fraction]:
+    return video.parse_rate(args.input_fps, '--input-fps') if args.input_fps else None
+
+
+@torch.no_grad()
+def run_video(args: argparse.Namespace, device: torch.device, spec: str, out: Optional[str], models: dict,
+              progress) -> None:
+    """Convert one input into ``out`` (None: the default name); ``models`` holds the model once loaded (a batch
+    loads it once); ``progress``: a shared bar, or None for one of its own."""
+    from tqdm import tqdm  # noqa: PLC0415
+
+    source = video.open_source(spec, _input_fps(args))
     try:
         if args.start is not None or args.duration is not None:
             source.trim(video.parse_time(args.start or '0', '--start'),
                         video.parse_time(args.duration, '--duration') if args.duration is not None else None)
         timeline = make_timeline(args, source)
-        out = args.out or default_video_name(args, source)
+        out = out or default_video_name(args, source)
         # Threads work from here on: Ctrl-C and SIGTERM wait for a point where the conversion can stop cleanly
         # (signals.py); one that comes while the finished output is put in place is too late to undo it.
         with StopSignals() as held:
-            sink = video.open_sink(out, source, timeline, video.EncodeOptions(args.codec, args.crf, args.pix_fmt),
-                                   overwrite=args.overwrite)
+            sink = open_resumable_sink(out, source, timeline, video.EncodeOptions(args.codec, args.crf, args.pix_fmt),
+                                       fingerprint(source, output_settings(args)), overwrite=args.overwrite,
+                                       resume=args.resume)
             try:
-                model = load_model(args, device)
+                if 'model' not in models:
+                    models['model'] = load_model(args, device)
                 return_freed_memory(source.width * source.height)
+                if sink.frames_done:
+                    print(f'resuming: {sink.frames_done} frame(s) of {out} were written before', file=sys.stderr)
                 result = conversion.convert(
-                    source, sink, timeline, model, device, args.scene_threshold, args.motion or 'quadratic',
-                    tqdm(total=source.total, unit='frame', desc=source.path.name), held.check,
+                    source, sink, timeline, models['model'], device, args.scene_threshold,
+                    args.motion or 'quadratic',
+                    progress or tqdm(total=source.total, unit='frame', desc=source.path.name), held.check,
                     duplicates=not args.keep_duplicates)
                 held.check()
                 sink.finish()
+            except (KeyboardInterrupt, errors.Interrupted) as stop:
+                sink.abort()
+                kept = sink.kept()
+                if not kept:
+                    raise
+                status = stop.status if isinstance(stop, errors.Interrupted) else 130
+                name = 'interrupted' if status == 130 else f'terminated ({signal.Signals(status - 128).name})'
+                raise errors.Interrupted(f'{name}; {out} is not written; {kept}', status) from None
             except BaseException:
                 sink.abort()
                 raise
@@ -211,8 +324,24 @@ def run_video(args: argparse.Namespace, device: torch.device) -> None:
     remarks = ''.join([f', {result.cuts} scene cut(s) not blended across' if result.cuts else '',
                        f', {result.repeats} repeated frame(s) replaced' if result.repeats else '',
                        f', {timeline.slow_motion}x slow motion' if timeline.slow_motion > 1 else ''])
-    print(f'wrote {out}: {result.frames_in} frames in, {result.frames_out} out at {float(timeline.rate):.6g} fps'
-          f'{remarks}')
+    line = f'wrote {out}: {result.frames_in} frames in, {result.frames_out} out at {float(timeline.rate):.6g} fps' \
+           f'{remarks}'
+    if progress is not None:
+        progress.bar.write(line)
+    else:
+        print(line)
+
+
+def output_settings(args: argparse.Namespace) -> dict:
+    """Every option that shapes a video's output, with the model file's identity (what --resume must match)."""
+    settings = {name: getattr(args, name) for name in ('factor', 'fps', 'slow_motion', 'start', 'duration',
+                                                       'input_fps', 'scene_threshold', 'motion', 'keep_duplicates',
+                                                       'codec', 'crf', 'pix_fmt', 'model', 'fp16')}
+    model = Path(str(args.model))
+    if model.is_file():
+        status = model.stat()
+        settings['model_file'] = [str(model.resolve()), status.st_size, status.st_mtime_ns]
+    return settings
 
 
 def load_model(args: argparse.Namespace, device: torch.device):
@@ -239,7 +368,7 @@ def check_options(args: argparse.Namespace) -> None:
     if args.duration is not None and video.parse_time(args.duration, '--duration') <= 0:
         raise UsageError(f'--duration {args.duration}: must be longer than 0')
     video_only = [name for name in ('factor', 'fps', 'slow_motion', 'start', 'duration', 'keep_duplicates',
-                                    'input_fps', 'codec', 'crf', 'overwrite')
+                                    'input_fps', 'codec', 'crf', 'overwrite', 'resume')
                   if getattr(args, name) not in (None, False)]
     if video_only and not args.video:
         raise UsageError(f'--{video_only[0].replace("_", "-")} applies to --video')
@@ -282,7 +411,7 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         if args.video:
-            run_video(args, device)
+            run_videos(args, device)
         else:
             run_pair(args, device)
     finally:

@@ -6,21 +6,25 @@ In the order a conversion uses them:
 * ``scenes.py``: the scene-cut score of a frame pair;
 * ``duplicates.py``: whether a frame repeats the one before it;
 * ``timeline.py``: which output frames fall between two input frames, and at which t;
-* ``sinks.py``: a video file with the input's audio, or a folder of numbered frames, written atomically.
+* ``sinks.py``: a video file with the input's audio, written atomically, and the checks of an output;
+* ``segments.py``: resumable output (a video in segments, or a folder of numbered frames) that ``--resume``
+  continues after a stop.
 
 ``conversion.py`` streams a source through an interpolator into a sink. The names below are the public ones.
 """
 
 from .duplicates import MAX_REPEATS, REPEAT_LEVEL, is_repeat, repeat_score
 from .scenes import SCENE_THRESHOLD, colour_distance, motion_residual, scene_score
-from .sinks import (CONTAINERS, CRF_RANGES, EncodeOptions, FolderSink, VideoSink, check_output, check_writable,
-                    open_sink, wants_folder)
+from .segments import (SEGMENT_FRAMES, ResumableFolderSink, SegmentedVideoSink, fingerprint,
+                       open_resumable_sink)
+from .sinks import CONTAINERS, CRF_RANGES, EncodeOptions, VideoSink, check_output, check_writable, wants_folder
 from .sources import (DEFAULT_SEQUENCE_FPS, IMAGE_SUFFIXES, MAX_PIXELS, AudioStream, Frame, ImageSequence, Source,
                       VideoFileSource, check_size, open_source, parse_time)
 from .timeline import MAX_FPS, MAX_FRAMES_PER_INTERVAL, Timeline, parse_rate
 
 __all__ = ['Frame', 'AudioStream', 'Source', 'VideoFileSource', 'ImageSequence', 'open_source', 'check_size',
            'parse_time', 'is_repeat', 'repeat_score', 'REPEAT_LEVEL', 'MAX_REPEATS', 'scene_score', 'colour_distance',
-           'motion_residual', 'Timeline', 'parse_rate', 'VideoSink', 'FolderSink', 'EncodeOptions', 'open_sink',
+           'motion_residual', 'Timeline', 'parse_rate', 'VideoSink', 'SegmentedVideoSink', 'ResumableFolderSink',
+           'open_resumable_sink', 'fingerprint', 'SEGMENT_FRAMES', 'EncodeOptions',
            'check_output', 'check_writable', 'wants_folder', 'SCENE_THRESHOLD', 'CONTAINERS', 'CRF_RANGES',
            'IMAGE_SUFFIXES', 'MAX_PIXELS', 'MAX_FPS', 'MAX_FRAMES_PER_INTERVAL', 'DEFAULT_SEQUENCE_FPS']

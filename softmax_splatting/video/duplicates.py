@@ -10,9 +10,10 @@ pixels wide: a repeat differs only by coding noise, spread thinly, while any rea
 least one block that differs clearly. Measured (``tools/measure_duplicates.py``): the 1056 pairs of consecutive
 frames of the 15 DAVIS clips score at least 14.3 (the slowest, drift-chicane); the repeats of clips made "on twos"
 from five of them and encoded with x264 score at most 1.0 at CRF 18, 3.4 at CRF 28 and 5.4 at CRF 35.
-``REPEAT_LEVEL`` = 10 lies between. Slower motion than DAVIS has can score below it (a pan of one pixel at 854
-pixels wide: about 8); such a frame is then made from its neighbours, which for motion that slow is what it shows. The mean difference over the whole frame, tried first, left almost no gap
-(repeats up to 1.1 at CRF 35, real pairs from 1.3).
+``REPEAT_LEVEL`` = 10 lies between. The mean difference over the whole frame, tried first, left almost no gap
+(repeats up to 1.1 at CRF 35, real pairs from 1.3). Slower motion than DAVIS has can score below the level (a pan
+of one pixel at 854 pixels wide: about 8); such a frame is then made from its neighbours, which for motion that
+slow is what it shows.
 """
 
 from __future__ import annotations

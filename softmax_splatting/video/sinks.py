@@ -1,15 +1,16 @@
-"""Video sinks: a video file (.mp4, .mkv, .mov, .webm) with the input's audio, or a folder of numbered PNGs.
+"""Video output: an encoder into a video file (.mp4, .mkv, .mov, .webm) with the input's audio, and the checks of an
+output before any work.
 
-Both write under a temporary name beside the output and move into place only when everything succeeded, so a
-failure or a stop never leaves a partial output. :func:`check_output` refuses, before any work, outputs that would
-overwrite an input or cannot be written.
+:class:`VideoSink` writes under a temporary name and moves into place only when everything succeeded, so a failure
+or a stop never leaves a partial file; ``segments.py`` builds the resumable outputs of a conversion (a video in
+segments, or a folder of frames) on it. :func:`check_output` refuses, before any work, outputs that would overwrite
+an input or cannot be written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,8 +24,7 @@ from ..errors import UsageError, first_line
 from .sources import Source, VideoFileSource
 from .timeline import Timeline
 
-__all__ = ['VideoSink', 'FolderSink', 'EncodeOptions', 'open_sink', 'check_output', 'check_writable', 'wants_folder',
-           'CONTAINERS', 'CRF_RANGES']
+__all__ = ['VideoSink', 'EncodeOptions', 'check_output', 'check_writable', 'wants_folder', 'CONTAINERS', 'CRF_RANGES']
 
 # Output containers: FFmpeg muxer, default video encoder, audio codecs that are copied as they are, and the encoder
 # used when the input's audio codec cannot go into the container.
@@ -95,30 +95,44 @@ def check_writable(out: Path, parent: Path) -> None:
 class VideoSink:
     """Encodes RGB frames at given timestamps into a video file, with the input's audio; atomic.
 
-    ``notices`` collects one-line messages for the user (audio re-encoded, size padded, streams dropped).
+    ``notices`` collects one-line messages for the user (audio re-encoded, size padded, streams dropped). The
+    resumable sinks of ``segments.py`` use it twice over: for each segment (``fmt='nut'``, no audio, a given
+    ``temporary`` path) and for the joined output (``template``: the segments' stream, whose packets :meth:`mux`
+    copies without re-encoding).
     """
 
-    def __init__(self, out: Path, source: Source, timeline: Timeline, options: EncodeOptions):
+    def __init__(self, out: Path, source: Source, timeline: Timeline, options: EncodeOptions, *,
+                 temporary: Optional[Path] = None, fmt: Optional[str] = None, audio: bool = True, template=None):
         import av  # noqa: PLC0415
 
         self.out, self.source, self.options = out, source, options
         self.notices: List[str] = []
-        fmt, default_codec, copyable, fallback = CONTAINERS[out.suffix.lower()]
+        container_format, default_codec, copyable, fallback = CONTAINERS.get(out.suffix.lower(),
+                                                                             (None, 'libx264', None, 'aac'))
         codec = options.codec or default_codec
-        if codec not in av.codecs_available:
+        if template is None and codec not in av.codecs_available:
             raise UsageError(f'--codec {codec}: not an encoder this FFmpeg build has')
-        handle, temporary = tempfile.mkstemp(prefix=f'.{out.stem}.', suffix=out.suffix, dir=out.parent)
-        os.close(handle)
-        self.temporary = Path(temporary)
-        os.chmod(self.temporary, 0o666 & ~_umask())  # an ordinary file once renamed, not mkstemp's 0600
+        if temporary is None:
+            handle, name = tempfile.mkstemp(prefix=f'.{out.stem}.', suffix=out.suffix, dir=out.parent)
+            os.close(handle)
+            temporary = Path(name)
+        self.temporary = temporary
+        self.template = template
         try:
-            self.container = av.open(str(self.temporary), 'w', format=fmt)
-            self._add_video(av, codec, timeline)
-            self._copy_audio(av, copyable, fallback, timeline.slow_motion)
+            self.temporary.touch()
+            os.chmod(self.temporary, 0o666 & ~_umask())  # an ordinary file once renamed, not mkstemp's 0600
+            self.container = av.open(str(self.temporary), 'w', format=fmt or container_format)
+            if template is None:
+                self._add_video(av, codec, timeline)
+            else:
+                self.stream = self.container.add_stream_from_template(template)
+                self.stream.time_base = template.time_base
+            if audio:
+                self._copy_audio(av, copyable, fallback, timeline.slow_motion)
         except BaseException:
             self.abort()
             raise
-        if source.other_streams:
+        if audio and source.other_streams:
             self.notices.append(f'{source.other_streams} subtitle/data stream(s) of the input are not carried over')
 
     def _add_video(self, av, codec: str, timeline: Timeline) -> None:
@@ -165,10 +179,10 @@ class VideoSink:
         stream.options = options
         # packets carry their frame's duration, so that the last frame can be held as long as the input's last one
         stream.codec_context.flags |= av.codec.context.Flags.frame_duration
-        if self.out.suffix.lower() in ('.mp4', '.mov'):
-            # MP4/MOV take the track's end from the packet last in decoding order; after B-frames that is not the
-            # held last frame, and the output would end one output frame early. Costs some bitrate, not quality.
-            stream.codec_context.max_b_frames = 0
+        # No B-frames: segments encoded one after the other join only if decoding order follows display order at
+        # every border (segments.py), and MP4/MOV take the track's end from the packet last in decoding order,
+        # which after B-frames is not the held last frame. Costs some bitrate, not quality.
+        stream.codec_context.max_b_frames = 0
         self.stream = stream
 
     def _copy_audio(self, av, copyable, fallback: str, slow_motion: int = 1) -> None:
@@ -249,11 +263,19 @@ class VideoSink:
             for packet in self.stream.encode(frame):
                 self.container.mux(packet)
 
+    def mux(self, packet) -> None:
+        """Copy an encoded packet of the template's stream (its time base is rescaled to ours)."""
+        packet.stream = self.stream
+        with self._writing():
+            self.container.mux(packet)
+
     def finish(self) -> None:
         with self._writing():
-            for packet in self.stream.encode(None):
-                self.container.mux(packet)
+            if self.template is None:
+                for packet in self.stream.encode(None):
+                    self.container.mux(packet)
             self.container.close()
+            _flush_to_disk(self.temporary)
             os.replace(self.temporary, self.out)
 
     @contextlib.contextmanager
@@ -278,45 +300,6 @@ class VideoSink:
             self.temporary.unlink()
 
 
-class FolderSink:
-    """Writes frames as numbered PNGs (``000001.png``, ...) into a hidden folder beside ``out``, which replaces
-    ``out`` whole at the end (an existing ``out`` has been allowed by :func:`check_output`): a folder never mixes
-    two runs' frames, and an interrupted run leaves the old one as it was."""
-
-    def __init__(self, out: Path):
-        self.out = out
-        self.notices: List[str] = []
-        parent = out.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        self.temporary = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=parent))
-        os.chmod(self.temporary, 0o777 & ~_umask())  # an ordinary folder once renamed, not mkdtemp's 0700
-        self.count = 0
-
-    def write(self, image: np.ndarray, pts: int, duration: int = 1) -> None:
-        self.count += 1
-        path = self.temporary / f'{self.count:06d}.png'
-        ok, data = cv2.imencode('.png', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        try:
-            if not ok:
-                raise OSError('the PNG encoder failed')
-            path.write_bytes(data.tobytes())
-        except OSError as error:
-            raise UsageError(f'{self.out}: cannot write frame {self.count} ({first_line(error)}); nothing was '
-                             f'written') from None
-
-    def finish(self) -> None:
-        if not self.out.exists():
-            os.replace(self.temporary, self.out)
-            return
-        old = Path(tempfile.mkdtemp(prefix=f'.{self.out.name}.old.', dir=self.out.parent))
-        os.replace(self.out, old / 'previous')
-        os.replace(self.temporary, self.out)
-        shutil.rmtree(old, ignore_errors=True)
-
-    def abort(self) -> None:
-        shutil.rmtree(self.temporary, ignore_errors=True)
-
-
 def wants_folder(out: str) -> bool:
     """An output names a folder of frames when it ends with a slash or is an existing folder without a video
     suffix."""
@@ -324,13 +307,10 @@ def wants_folder(out: str) -> bool:
     return out.endswith(('/', os.sep)) or (path.is_dir() and path.suffix.lower() not in CONTAINERS)
 
 
-def open_sink(out: str, source: Source, timeline: Timeline, options: EncodeOptions, overwrite: bool = False):
-    """A :class:`FolderSink` for ``out`` ending in a slash (or naming a folder), else a :class:`VideoSink`;
-    ``overwrite`` lets a frame folder that holds files be replaced (whole, at the end)."""
-    folder = wants_folder(out)
-    path = Path(out)
-    check_output(path, source, folder, overwrite)
-    return FolderSink(path) if folder else VideoSink(path, source, timeline, options)
+def _flush_to_disk(path: Path) -> None:
+    """fsync ``path`` (a file), so that a rename after it survives a power loss with the data."""
+    with open(path, 'rb') as handle:
+        os.fsync(handle.fileno())
 
 
 def _umask() -> int:

@@ -116,8 +116,14 @@ class Source:
 
     @property
     def total(self) -> Optional[int]:
-        """Frames that :meth:`frames` will yield, as far as known before decoding (for progress bars)."""
-        return self.expected if self.window is None else getattr(self, 'estimate', None)
+        """Frames that :meth:`frames` will yield, as far as known before decoding (for progress bars): the declared
+        count, or the declared length at the average rate."""
+        if self.window is not None:
+            return getattr(self, 'estimate', None)
+        if self.expected is not None:
+            return self.expected
+        length = self.declared_length()
+        return None if length is None else max(1, round(length * self.rate))
 
     def frames(self) -> Iterator[Frame]:
         """The frames (in the window, times counted from its start); ``end`` follows the last one yielded."""
