@@ -7,13 +7,16 @@ than that pair, and this module uses it without computing any flow twice:
   previous pair, and frame i + 1's needs its flow to frame i + 2, the forward flow of the next pair. So every pair's
   two flows are computed once, when the pair is analysed, and the pair is synthesized one pair later, when its
   successor's flows exist. At the clip's ends and next to a scene cut that side's motion is linear.
-* Scene cuts (``video.scene_score``): decided per pair as frames are decoded; a pair across a cut gets no flow,
+* Scene cuts (``video.SceneCuts``): decided per pair as frames are decoded; a pair across a cut gets no flow,
   is not interpolated (the nearer side repeats) and is no neighbour to the pairs around it.
 * Repeated frames (``video/duplicates.py``): a run of up to ``MAX_REPEATS`` frames that repeat the one before
   them is held back, and the pair is formed between the distinct frames around it; the timeline keeps every output
   time, so the run's frames come out along the motion. A longer run, a run before a cut and the end of the input
   are kept as they are. A neighbour pair much longer or shorter than the pair (``SPAN_RATIO``) gives no quadratic
   motion, as the paths assume equal intervals.
+* Motion seen (``_motion_hint``): a pair's flows start from the previous pair's motion where the model takes a
+  hint (the classical interpolator's DIS does: ``classical.dis_flows``), which helps on fast motion at low rates.
+  The chain starts afresh every ``HINT_CHAIN`` pairs, so that a resumed run can rebuild it.
 * Stages: decoding (with the scene score and conversion to tensors) runs in one thread, analysis (the flows;
   DIS releases the GIL) in another, up to two pairs ahead, synthesis in the calling thread, and conversion to
   8-bit and encoding in a fourth. Every hand-over is a bounded queue, so at most a few frames and three pairs'
@@ -49,6 +52,7 @@ __all__ = ['convert', 'supports_motion', 'Result', 'TIMES_PER_CALL', 'SPAN_RATIO
 TIMES_PER_CALL = 4  # output frames of one interval synthesized per call (bounds memory at a large --factor)
 _POLL = 0.1  # seconds between checks of a stop flag while waiting on a queue
 SPAN_RATIO = 1.25  # a neighbour pair whose interval is longer or shorter than this (x) gives no quadratic motion
+HINT_CHAIN = 64  # every 64th pair's flows start afresh, so that a resumption recomputes at most 64 pairs' flows
 
 
 class Result(NamedTuple):
@@ -249,7 +253,7 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
     """Stream ``source`` through ``model`` into ``sink``; returns the counts of :class:`Result`.
 
     ``motion``: 'quadratic' (each frame along its path through its neighbours, where they are in the same shot) or
-    'linear'. ``threshold``: the scene-cut threshold on ``video.scene_score`` (0: no detection). ``duplicates``:
+    'linear'. ``threshold``: the scene-cut threshold of ``video.SceneCuts`` (0: no detection). ``duplicates``:
     replace runs of up to ``MAX_REPEATS`` repeated frames by frames along the motion between the distinct frames
     around them (``video/duplicates.py``); False keeps every frame as it is. Raises UsageError, before anything is
     finished, for a video of fewer than two frames or one that decodes to fewer frames than its container declares.
@@ -260,12 +264,12 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
     quadratic = motion == 'quadratic' and flows_here
 
     def decoded() -> Iterator[_Input]:
-        # the scene score and the repeat test are decided here, beside decoding, the lightest stage
+        # the scene test and the repeat test are decided here, beside decoding, the lightest stage
         previous = distinct = None
+        scenes = video.SceneCuts(threshold)
         for frame in source.frames():
             repeat = duplicates and distinct is not None and is_repeat(distinct, frame.image)
-            cut = not repeat and previous is not None and threshold > 0 and \
-                video.scene_score(previous, frame.image) > threshold
+            cut = not repeat and previous is not None and scenes.is_cut(previous, frame.image)
             previous = frame.image
             if not repeat:
                 distinct = frame.image
@@ -275,11 +279,24 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
     skip = math.inf if complete else getattr(sink, 'pairs_done', 0)  # pairs whose frames are written already
     written_before = getattr(sink, 'frames_done', 0)
 
-    def analyse(first: _Input, second: _Input, interpolate: bool, needed: bool) -> _Analysis:
+    hints = getattr(model, 'takes_flow_hint', False)
+    # The flows of a written pair are needed again on resumption: the last one as the quadratic neighbour, and with
+    # hints every one since the chain of hints last began (each pair's flows start from its predecessor's), so that
+    # the flows, and the frames, are the uninterrupted run's.
+    needed_from = max(skip - 1, 0)
+    if hints:
+        needed_from = needed_from // HINT_CHAIN * HINT_CHAIN
+
+    def analyse(first: _Input, second: _Input, interpolate: bool, needed: bool, ordinal: int,
+                previous: Optional[Tuple[_Pair, Future]]) -> _Analysis:
         flows = None
-        if flows_here and not second.cut_before and (interpolate or (quadratic and needed)):
+        if flows_here and not second.cut_before and (interpolate or (needed and (quadratic or hints))):
+            # the previous pair's analysis has ended: the pool runs one analysis at a time, in order
+            hint = _motion_hint(previous[0], previous[1].result(), first, second) \
+                if hints and previous is not None and ordinal % HINT_CHAIN else None
             with torch.no_grad():
-                flows = model.estimate_flows(first.tensor, second.tensor)
+                flows = model.estimate_flows(first.tensor, second.tensor) if hint is None else \
+                    model.estimate_flows(first.tensor, second.tensor, hint=hint)
         return _Analysis(second.cut_before, flows)
 
     threads = torch.get_num_threads(), cv2.getNumThreads()
@@ -300,8 +317,11 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
         interpolate = ordinal >= skip and any(t > 0 for _, t in plan)
         state['repeats'] += len(skipped)
         # a written pair needs flows only as the quadratic neighbour of the first pair to make
-        analysis = pool.submit(analyse, first, second, interpolate, ordinal >= skip - 1)
-        pending.append(_Pair(first, second, plan, analysis, ordinal))
+        previous = state.get('last')
+        analysis = pool.submit(analyse, first, second, interpolate, ordinal >= needed_from, ordinal, previous)
+        pair = _Pair(first, second, plan, analysis, ordinal)
+        state['last'] = (pair, analysis)
+        pending.append(pair)
         while len(pending) >= 3:  # the oldest pair's successor has been analysed (or nearly)
             _emit(pending, state, model, quadratic, writer, check)
 
@@ -356,6 +376,17 @@ def convert(source: video.Source, sink, timeline: video.Timeline, model, device:
 
 def _similar(one: float, two: float) -> bool:
     return max(one, two) <= SPAN_RATIO * min(one, two)
+
+
+def _motion_hint(previous: _Pair, analysis: _Analysis, first: _Input, second: _Input
+                 ) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """Guesses of a pair's flows from the pair before it, at constant velocity: F(i -> i+1) ~ -F(i -> i-1) and
+    F(i+1 -> i) ~ F(i -> i-1), scaled by the ratio of the two intervals; None across a cut or without flows."""
+    if analysis.cut or analysis.flows is None or previous.second is not first:
+        return None
+    ratio = float(second.frame.time - first.frame.time) / previous.span
+    backward = analysis.flows[1] * ratio  # F(i -> i-1), at frame i's pixels
+    return -backward, backward
 
 
 def _emit(pending: List[_Pair], state: dict, model, quadratic: bool, writer: _Writer,

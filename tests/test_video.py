@@ -289,7 +289,7 @@ def test_truncated_video_is_an_error_and_leaves_nothing(tmp_path, capsys):
     ('codec', '--codec nonesuch: not an encoder'),
     ('pix-fmt', '--pix-fmt nonesuch: not a pixel format'),
     ('missing', 'no such file or folder'),
-    ('empty-folder', 'no image files'),
+    ('empty-folder', 'holds neither frames'),
     ('threshold', '--scene-threshold must lie in [0, 1]'),
     ('pair-only', '--fps applies to --video'),
     ('time', '--time applies to a pair'),

@@ -8,9 +8,11 @@ the command line on real encoded clips and frame folders; --resume after kill -9
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +21,7 @@ from types import SimpleNamespace
 import av
 import numpy as np
 import pytest
+import torch
 from images import texture
 from test_conversion import Recorder, convert, helper_threads, write_frames
 from test_video import clip, info, leftovers, run
@@ -290,8 +293,9 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(tmp_path, into):
     out = f'{part}/{name}'  # a folder's trailing slash kept
     assert subprocess.run(command(source, f'{whole}/{name}', '--factor', '2'), capture_output=True).returncode == 0
     state = part / f'.{name.rstrip("/")}.partial' / 'state.json'
-    kill_after_segments(command(source, out, '--factor', '2'), state, 1, part)
-    assert not (part / name).exists() and segments_listed(state) >= 1
+    # after two segments (about 120 pairs), so that the resumption rebuilds a chain of flow hints from pair 64
+    kill_after_segments(command(source, out, '--factor', '2'), state, 2, part)
+    assert not (part / name).exists() and segments_listed(state) >= 2
     # a rerun without --resume keeps the work and says how to continue
     rerun = subprocess.run(command(source, out, '--factor', '2'), capture_output=True, text=True)
     assert rerun.returncode == 2 and 'add --resume to continue it' in rerun.stderr
@@ -407,3 +411,89 @@ def test_a_folder_of_videos_is_a_batch_and_names_are_checked_first(tmp_path, cap
     assert 'would both be written to' in capsys.readouterr().err and not (tmp_path / 'o').exists()
     assert run('--video', folder, '--out', tmp_path / 'one.mp4') == 2
     assert 'several inputs (2) need a folder' in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ fast motion --
+
+def test_dis_starts_from_a_hint_and_finds_motion_it_misses_from_zero():
+    """A pan of 48 pixels in a 160-pixel-wide frame: DIS from zero motion fails, from the right guess it is exact."""
+    from softmax_splatting.classical import CLASSICAL_DIS, dis_flows
+    shift = 48
+    wide = texture(96, 160 + shift, seed=5)
+    one = frames.to_tensor(np.ascontiguousarray(wide[:, shift:shift + 160]))  # one(x) = two(x + 48)
+    two = frames.to_tensor(np.ascontiguousarray(wide[:, :160]))
+    inside = (slice(None), 0, slice(8, -8), slice(8, -8 - shift))
+    plain, _ = dis_flows(one, two, CLASSICAL_DIS)
+    guess_there, guess_back = torch.zeros_like(plain), torch.zeros_like(plain)
+    guess_there[:, 0], guess_back[:, 0] = shift - 5.0, 5.0 - shift  # a rough guess, 5 px off
+    hinted, back = dis_flows(one, two, CLASSICAL_DIS, hint=(guess_there, guess_back))
+    assert (plain[inside] - shift).abs().mean() > 5
+    assert (hinted[inside] - shift).abs().mean() < 0.1
+    assert (back[:, 0, 8:-8, shift + 8:-8] + shift).abs().mean() < 0.1
+
+
+class HintRecorder(Recorder):
+    takes_flow_hint = True
+
+    def __init__(self):
+        super().__init__()
+        self.hints, self.returned = [], []
+
+    def estimate_flows(self, one, two, hint=None):
+        self.hints.append(hint)
+        flows = super().estimate_flows(one, two)
+        self.returned.append(flows)
+        return flows
+
+
+def test_each_pair_starts_from_the_motion_of_the_pair_before():
+    images = pan(5, step=4)
+    shown = images[:3] + [images[2]] + images[3:]  # frame 3 repeats frame 2: the third pair spans two intervals
+    model = HintRecorder()
+    (_, _, _, repeats), _ = convert_images(shown, model)
+    assert repeats == 1 and len(model.hints) == 4
+    assert model.hints[0] is None  # the first pair has nothing before it
+    for k in (1, 2, 3):
+        ratio = 2.0 if k == 2 else (0.5 if k == 3 else 1.0)
+        backward = model.returned[k - 1][1] * ratio
+        there, back = model.hints[k]
+        assert torch.equal(there, -backward) and torch.equal(back, backward)
+
+
+def test_no_hint_across_a_scene_cut():
+    one = pan(3, seed=2)
+    other = [np.ascontiguousarray(image[..., ::-1] // 2) for image in pan(3, seed=9)]
+    model = HintRecorder()
+    (_, _, cuts, _), _ = convert_images(one + other, model)
+    assert cuts == 1 and len(model.hints) == 4  # the pair across the cut gets no flow
+    assert model.hints[0] is None and model.hints[1] is not None
+    assert model.hints[2] is None and model.hints[3] is not None  # the first pair after the cut starts afresh
+
+
+def convert_images(images, model):
+    folder = Path(tempfile.mkdtemp())
+    try:
+        return convert(write_frames(folder / 'in', images), model)
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_a_cut_is_a_jump_above_the_shot_so_far(monkeypatch):
+    """Scripted scores: a fast shot creeping over the threshold stays one shot; a jump is a cut; a cut starts a new
+    shot, with no history. Each pair's residual starts from the motion of the pair before, except after a cut."""
+    from softmax_splatting.video import scenes
+    scores = iter([0.30, 0.32, 0.38, 0.62, 0.20, 0.50, 0.30])
+    hints = []
+
+    def scripted_residual(a, b, hint):
+        hints.append(None if hint is None else float(hint[0, 0, 0]))
+        return 2 * next(scores), np.full(a.shape + (2,), float(len(hints)), np.float32)
+
+    monkeypatch.setattr(scenes, 'colour_distance', lambda one, two: 0.0)
+    monkeypatch.setattr(scenes, '_residual', scripted_residual)
+    detector = scenes.SceneCuts(0.36)
+    images = [np.full((32, 48, 3), k, np.uint8) for k in range(8)]
+    cuts = [detector.is_cut(a, b) for a, b in zip(images, images[1:])]
+    assert cuts == [False, False, False, True, False, True, False]
+    assert hints == [None, 1.0, 2.0, 3.0, None, 5.0, None]
+    assert not scenes.SceneCuts(0).is_cut(images[0], images[1])

@@ -8,7 +8,9 @@ motion); "cut" pairs are the last frame of one shot and the first frame of every
 them would look like). A threshold works if it lies above every within score at every step and below every cut
 score. The tool prints, for the scene score and for each of its two parts alone (colour distance, motion residual),
 the largest within score per step, the smallest cut score, the middle of the gap if there is one, and how many
-pairs the default threshold gets wrong.
+pairs the default threshold gets wrong. Then the video path's own test (``video.SceneCuts``), run over each shot as
+a clip at every step and over each shot followed by another: its false and missed cuts, and how far scores jump
+above the shot's recent ones within shots and at cuts (which chose its ``EXCESS``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from softmax_splatting.errors import UsageError, report_errors  # noqa: E402
 from softmax_splatting.frames import read_image  # noqa: E402
-from softmax_splatting.video import (IMAGE_SUFFIXES, SCENE_THRESHOLD, colour_distance, motion_residual,  # noqa: E402
-                                     scene_score)
+from softmax_splatting.video import (IMAGE_SUFFIXES, SCENE_THRESHOLD, SceneCuts, colour_distance,  # noqa: E402
+                                     motion_residual, scene_score)
+from softmax_splatting.video.scenes import EXCESS, HISTORY  # noqa: E402
 
 SCORES: Dict[str, Callable] = {'scene score': scene_score, 'colour distance': colour_distance,
                                'motion residual': motion_residual}
@@ -64,6 +67,36 @@ def measure(root: Path, steps: Sequence[int] = (1, 2, 4)) -> Dict[str, object]:
     return results
 
 
+def measure_video(root: Path, steps: Sequence[int] = (1, 2, 4)) -> Dict[str, object]:
+    """The video path's test (``SceneCuts``: history and motion hint) run over each shot as a clip at every step,
+    and over each shot followed by the first frame of every other: ``false`` {step: cuts found within shots},
+    ``missed`` (cuts not found), and the ``jumps`` of scores over the mean of the shot's last scores: the largest
+    within shots and the smallest at cuts."""
+    found = {name: [read_image(path) for path in files] for name, files in shots(root).items()}
+    false, missed, within_jump, cut_jump = {}, 0, 0.0, 1.0
+    for step in steps:
+        false[step] = 0
+        for shot, images in found.items():
+            clip = images[::step]
+            test = SceneCuts(SCENE_THRESHOLD)
+            for a, b in zip(clip, clip[1:]):
+                history = list(test.recent)
+                false[step] += test.is_cut(a, b)
+                if history:
+                    within_jump = max(within_jump, test.score - float(np.mean(history)))
+            for other, others in found.items():
+                if other == shot:
+                    continue
+                test = SceneCuts(SCENE_THRESHOLD)
+                for a, b in zip(clip, clip[1:]):
+                    test.is_cut(a, b)
+                history = list(test.recent)
+                missed += not test.is_cut(clip[-1], others[0])
+                if history:
+                    cut_jump = min(cut_jump, test.score - float(np.mean(history)))
+    return {'false': false, 'missed': missed, 'jumps': (within_jump, cut_jump)}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('root', type=Path, help='a folder of shots, each a subfolder of frames')
@@ -93,6 +126,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 false = {step: sum(v > SCENE_THRESHOLD for v in values) for step, values in result['within'].items()}
                 missed = int(np.sum(cuts <= SCENE_THRESHOLD))
                 print(f'  the default threshold {SCENE_THRESHOLD}: false cuts per step {false}, missed cuts {missed}')
+        video_test = measure_video(args.root, args.steps)
+        low, high = video_test['jumps']
+        print(f'the video path\'s test (SceneCuts: motion from the pair before, and a jump of more than {EXCESS} over '
+              f'the shot\'s last {HISTORY} scores):')
+        print(f'  false cuts per step {video_test["false"]}, missed cuts {video_test["missed"]}; jumps within shots at '
+              f'most {low:.3f}, at cuts at least {high:.3f}')
         return 0
 
     return report_errors(run)

@@ -28,8 +28,8 @@ Inputs (``--data DIR``), looked for per clip in this order:
 
 Nothing is downloaded; a missing clip is an error that says where it comes from.
 
-Y4M files are read frame by frame with ``y4m.py`` (BT.601 by default, as ffmpeg decodes these untagged clips for
-the published protocol; ``--matrix bt709`` for truer colours).
+Y4M files are read frame by frame through PyAV (``y4m.py``: FFmpeg's decoder, as the published protocol's ffmpeg;
+BT.601 by default, as it decodes these untagged clips; ``--matrix bt709`` for truer colours).
 
 Output: a Markdown table on stdout (per clip and the mean, PSNR in dB and SSIM), progress and per-clip lines on
 stderr, and with ``--json PATH`` (written atomically) ``{"clips": {clip: {"resized": {"psnr", "ssim"},
@@ -66,7 +66,7 @@ from ..interpolator import load_interpolator
 from ..metrics import psnr, ssim
 from ..motion import MOTIONS
 from ..resources import configure_threads, select_device
-from ..y4m import MATRICES, Y4MReader
+from ..y4m import MATRICES, y4m_frames
 from . import options, tables
 
 __all__ = ['CLIPS', 'CATEGORIES', 'protocol_targets', 'find_clip', 'prepare', 'evaluate_clip', 'run_benchmark',
@@ -117,18 +117,15 @@ class ClipSource:
                 yield index, (frames.read_image(path) if needed is None or needed(index) else None)
                 produced += 1
         else:
-            with Y4MReader(self.path, matrix) as reader:
-                while produced < count:
-                    if needed is None or needed(produced):
-                        frame = reader.read()
-                        if frame is None:
-                            break
-                    elif reader.skip():
-                        frame = None
-                    else:
-                        break
+            frames_ = y4m_frames(self.path, matrix, needed)
+            try:
+                for frame in frames_:
                     yield produced, frame
                     produced += 1
+                    if produced == count:
+                        break
+            finally:
+                frames_.close()
         if produced < count:
             raise UsageError(f'{self.clip}: {self.describe()} has only {produced} frame(s); the protocol needs '
                              f'{count} (--frames)')

@@ -14,7 +14,7 @@ In the order a conversion uses them:
 """
 
 from .duplicates import MAX_REPEATS, REPEAT_LEVEL, is_repeat, repeat_score
-from .scenes import SCENE_THRESHOLD, colour_distance, motion_residual, scene_score
+from .scenes import SCENE_THRESHOLD, SceneCuts, colour_distance, motion_residual, scene_score
 from .segments import (SEGMENT_FRAMES, ResumableFolderSink, SegmentedVideoSink, fingerprint,
                        open_resumable_sink)
 from .sinks import CONTAINERS, CRF_RANGES, EncodeOptions, VideoSink, check_output, check_writable, wants_folder
@@ -23,8 +23,8 @@ from .sources import (DEFAULT_SEQUENCE_FPS, IMAGE_SUFFIXES, MAX_PIXELS, AudioStr
 from .timeline import MAX_FPS, MAX_FRAMES_PER_INTERVAL, Timeline, parse_rate
 
 __all__ = ['Frame', 'AudioStream', 'Source', 'VideoFileSource', 'ImageSequence', 'open_source', 'check_size',
-           'parse_time', 'is_repeat', 'repeat_score', 'REPEAT_LEVEL', 'MAX_REPEATS', 'scene_score', 'colour_distance',
-           'motion_residual', 'Timeline', 'parse_rate', 'VideoSink', 'SegmentedVideoSink', 'ResumableFolderSink',
-           'open_resumable_sink', 'fingerprint', 'SEGMENT_FRAMES', 'EncodeOptions',
+           'parse_time', 'is_repeat', 'repeat_score', 'REPEAT_LEVEL', 'MAX_REPEATS', 'SceneCuts', 'scene_score',
+           'colour_distance', 'motion_residual', 'Timeline', 'parse_rate', 'VideoSink', 'SegmentedVideoSink',
+           'ResumableFolderSink', 'open_resumable_sink', 'fingerprint', 'SEGMENT_FRAMES', 'EncodeOptions',
            'check_output', 'check_writable', 'wants_folder', 'SCENE_THRESHOLD', 'CONTAINERS', 'CRF_RANGES',
            'IMAGE_SUFFIXES', 'MAX_PIXELS', 'MAX_FPS', 'MAX_FRAMES_PER_INTERVAL', 'DEFAULT_SEQUENCE_FPS']
