@@ -14,7 +14,16 @@ The Python API in two calls::
     frames = interpolator.interpolate(one, two, [0.25, 0.5])  # [N, 3, H, W] float RGB in [0, 1] in and out
 """
 
-from .interpolator import CLASSICAL, Interpolator, load_interpolator
-from .resources import select_device
+import importlib
 
 __all__ = ['CLASSICAL', 'Interpolator', 'load_interpolator', 'select_device']
+
+# Imported on first use (PEP 562), so that importing a tool's launcher does not import PyTorch (cli/__init__.py).
+_HOMES = {'CLASSICAL': 'interpolator', 'Interpolator': 'interpolator', 'load_interpolator': 'interpolator',
+          'select_device': 'resources'}
+
+
+def __getattr__(name: str):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f'.{_HOMES[name]}', __name__), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -31,7 +31,8 @@ from __future__ import annotations
 import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
@@ -66,6 +67,30 @@ class DisParameters:
     variational_refinement_gamma: float = 10.0
     use_mean_normalization: bool = True
     use_spatial_propagation: bool = True
+
+    def __post_init__(self):
+        """ValueError for a field of the wrong type or out of OpenCV's range (settings also come from checkpoint
+        files, where a wrong value would otherwise fail inside OpenCV, or not at all)."""
+        for item in fields(self):
+            value, kind = getattr(self, item.name), item.type
+            if kind == 'bool':
+                ok = isinstance(value, bool)
+            elif kind == 'int':
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+                    and value >= 0
+            if not ok:
+                wanted = {'bool': 'true or false', 'int': 'a whole number >= 0'}.get(kind, 'a finite number >= 0')
+                raise ValueError(f'DIS setting {item.name} must be {wanted}, got {value!r}')
+        if self.preset not in (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                               cv2.DISOPTICAL_FLOW_PRESET_MEDIUM):
+            raise ValueError(f'DIS setting preset must be 0, 1 or 2 (ultrafast, fast, medium), got {self.preset}')
+        if not 1 <= self.patch_stride <= self.patch_size <= 64:
+            raise ValueError(f'DIS settings need 1 <= patch_stride <= patch_size <= 64, got patch_size '
+                             f'{self.patch_size} and patch_stride {self.patch_stride}')
+        if self.finest_scale > 10:
+            raise ValueError(f'DIS setting finest_scale must be at most 10, got {self.finest_scale}')
 
     def create(self) -> cv2.DISOpticalFlow:
         dis = cv2.DISOpticalFlow_create(self.preset)
@@ -316,7 +341,9 @@ class _SolverPool:
     """DIS objects keep their buffers, sized to the image, between calls: reusing one saved 10 ms of a 73 ms flow
     at 854 x 480. A DIS object also keeps state from its first images (one first used on a 40 x 24 pair gave another
     flow on a 128 x 96 pair than a fresh one), so objects are reused only for images of one size and one OpenCV
-    thread count, where their flows equal a fresh object's. Each is lent to one thread at a time."""
+    thread count, where their flows equal a fresh object's. Each is lent to one thread at a time. Objects for
+    images above ``DIS_MAX_PIXELS`` are not kept: their buffers (about 800 MB at 3840 x 2160) would stay allocated
+    through the splatting that follows and raise the peak by as much, to save a few milliseconds of a 5 s frame."""
 
     def __init__(self):
         self._free: Dict[Tuple[object, ...], List[_FlowSolver]] = {}
@@ -333,8 +360,9 @@ class _SolverPool:
         try:
             yield solver
         finally:
-            with self._lock:
-                self._free[key].append(solver)
+            if size[0] * size[1] <= DIS_MAX_PIXELS:
+                with self._lock:
+                    self._free[key].append(solver)
 
 
 _SOLVERS = _SolverPool()

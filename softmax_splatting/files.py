@@ -16,15 +16,19 @@ import json
 import os
 import pickle
 import re
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Iterator, List, Mapping, Union
+from typing import Iterator, List, Mapping, Optional, Union
 
 import torch
 
-__all__ = ['NonFiniteWeights', 'atomic_path', 'load_checkpoint', 'natural_key', 'non_finite',
-           'remove_stale_temporaries', 'state_mismatch', 'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES', 'SHARED_DATA']
+from .errors import UsageError
+
+__all__ = ['NonFiniteWeights', 'atomic_path', 'check_writable', 'load_checkpoint', 'natural_key', 'non_finite',
+           'not_a_file', 'remove_stale_temporaries', 'state_mismatch', 'write_json', 'CHECKOUT', 'EXAMPLE_IMAGES',
+           'SHARED_DATA']
 
 PathLike = Union[str, os.PathLike]
 
@@ -59,6 +63,25 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             temporary.unlink()
 
 
+def not_a_file(path: PathLike, kind: str = 'file') -> Optional[str]:
+    """Why ``path`` is not a regular file to read, for an error line (``'no such file'``, ``'is a folder, not a
+    file'``, ``'is a named pipe (FIFO), not a regular file'``...), or None when it is one. Devices such as /dev/zero
+    never end and a FIFO blocks until someone writes to it, so neither is read as a file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f'no such {kind}'
+    except OSError as error:
+        return f'cannot be read ({error.strerror or error})'
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return f'is a folder, not {"an" if kind[0] in "aeiou" else "a"} {kind}'
+    what = ('a named pipe (FIFO)' if stat.S_ISFIFO(mode) else 'a character device' if stat.S_ISCHR(mode) else
+            'a block device' if stat.S_ISBLK(mode) else 'a socket' if stat.S_ISSOCK(mode) else 'a special file')
+    return f'is {what}, not a regular {kind}'
+
+
 def remove_stale_temporaries(path: PathLike) -> List[Path]:
     """Delete the temporaries that :func:`atomic_path` left beside ``path`` when a process was killed while writing
     it (SIGKILL, an out-of-memory kill, a power cut: no ``finally`` runs); returns them.
@@ -77,6 +100,21 @@ def remove_stale_temporaries(path: PathLike) -> List[Path]:
     return stale
 
 
+def check_writable(out: PathLike, parent: PathLike) -> None:
+    """UsageError unless ``out`` can be created in ``parent`` (or in its nearest existing ancestor, which must be a
+    folder): a real write is tried, since permission bits do not tell (root, read-only file systems)."""
+    existing = Path(parent)
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f'--out {out}: {existing} is not a folder')
+    try:
+        probe = tempfile.NamedTemporaryFile(dir=existing, prefix='.write-test-')
+        probe.close()
+    except OSError as error:
+        raise UsageError(f'--out {out}: cannot write in {existing} ({error.strerror or error})') from None
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -92,8 +130,9 @@ def load_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
             :class:`NonFiniteWeights` (a ValueError) when a floating-point tensor holds NaN or infinite values.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'{path}: no such checkpoint file')
+    problem = not_a_file(path, 'checkpoint file')
+    if problem is not None:
+        raise FileNotFoundError(f'{path}: {problem}')
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:

@@ -20,11 +20,11 @@ import numpy as np
 
 from . import frames
 from .errors import UsageError, first_line
-from .files import natural_key
+from .files import natural_key, not_a_file
 
 __all__ = ['IMAGE_SUFFIXES', 'VIDEO_SUFFIXES', 'Source', 'check_video', 'discover_sources']
 
-IMAGE_SUFFIXES = frozenset({'.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm', '.pnm'})
+IMAGE_SUFFIXES = frozenset(frames.IMAGE_SUFFIXES)
 VIDEO_SUFFIXES = frozenset({'.mp4', '.m4v', '.mov', '.avi', '.mkv', '.webm', '.mpg', '.mpeg', '.wmv', '.flv',
                             '.ogv', '.3gp', '.ts', '.mts', '.m2ts', '.y4m', '.gif'})
 BENCHMARK_FILE_NAMES = frozenset({'rubberwhale1.png', 'rubberwhale2.png'})
@@ -112,8 +112,7 @@ def _is_video_file(path: Path) -> bool:
 
 
 def _images_in(folder: Path) -> List[Path]:
-    return sorted((path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES),
-                  key=natural_key)
+    return sorted((path for path in folder.iterdir() if frames.is_image_file(path)), key=natural_key)
 
 
 def _sanitize(stem: str) -> str:
@@ -149,8 +148,9 @@ def discover_sources(paths: Sequence[os.PathLike], exclude: Sequence[str] = (),
 
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
-            raise UsageError(f'{path}: no such file or folder')
+        problem = None if path.is_dir() else not_a_file(path, 'file or folder')
+        if problem is not None:
+            raise UsageError(f'{path}: {problem}')
         if skipped(path):
             continue
         if path.is_file():

@@ -28,6 +28,7 @@ from typing import List, Optional, Protocol, Sequence
 import torch
 
 from .errors import UsageError
+from .files import not_a_file
 
 __all__ = ['BASELINES', 'CLASSICAL', 'DEFAULT_CHECKPOINT', 'Interpolator', 'PUBLISHED_NAMES', 'load_interpolator',
            'published_weights']
@@ -134,9 +135,10 @@ def published_weights(name: str) -> Path:
 
 
 def _load_checkpoint(path: Path, device: torch.device, fp16: bool) -> Interpolator:
-    if not path.is_file():
-        raise UsageError(f'{path}: no such checkpoint file (give a MainNet checkpoint or the published SoftSplat '
-                         f'weights, or --model {CLASSICAL} for the training-free interpolator)')
+    problem = not_a_file(path, 'checkpoint file')
+    if problem is not None:
+        raise UsageError(f'{path}: {problem} (give a MainNet checkpoint or the published SoftSplat weights, or '
+                         f'--model {CLASSICAL} for the training-free interpolator)')
     try:
         from . import models  # noqa: PLC0415 - heavy, and not needed by the classical path
         model = models.read_model(path, map_location=device)

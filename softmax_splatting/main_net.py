@@ -34,6 +34,7 @@ keep the configuration beside the weights, so ``MainNet.from_file`` needs nothin
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -83,6 +84,16 @@ class MainNetConfig:
         known = {f.name for f in fields(classical.DisParameters)}
         if not isinstance(self.dis, dict) or set(self.dis) - known:
             raise ValueError(f'dis must be a dict of DisParameters fields, got {self.dis!r}')
+        classical.DisParameters(**self.dis)  # ValueError for a value of the wrong type or range
+        if not isinstance(self.residual, bool):
+            raise ValueError(f'residual must be true or false, got {self.residual!r}')
+        for name, lowest, inclusive in (('alpha_init', None, True), ('classical_alpha', 0.0, True),
+                                        ('classical_coverage', 0.0, False)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f'{name} must be a finite number, got {value!r}')
+            if lowest is not None and (value < lowest or (value == lowest and not inclusive)):
+                raise ValueError(f'{name} must be {">=" if inclusive else ">"} {lowest:g}, got {value!r}')
         return self
 
     @property

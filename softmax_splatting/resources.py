@@ -71,10 +71,14 @@ def configure_threads(requested: Optional[int] = None) -> int:
         raise UsageError(f'--threads must be at least 1, got {requested}')
     count = requested
     if count is None:
+        text = os.environ.get('OMP_NUM_THREADS', '')
         try:
-            count = int(os.environ.get('OMP_NUM_THREADS', '')) or None
-        except ValueError:
+            count = int(text) or None
+        except ValueError:  # empty, or an OpenMP list such as '4,2': not a count for us
             count = None
+        if count is not None and count < 0:
+            raise UsageError(f'OMP_NUM_THREADS={text}: not a thread count; unset it, set a positive number, or '
+                             f'give --threads')
     count = count or available_cores()
     torch.set_num_threads(count)
     cv2.setNumThreads(count)

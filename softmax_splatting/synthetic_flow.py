@@ -61,7 +61,8 @@ def find_textures(folder: PathLike) -> List[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f'{folder}: no such texture folder')
     _refuse_benchmark(folder)
-    files = sorted(p for p in folder.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in folder.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                   and not p.name.startswith('.'))
     for path in files:
         _refuse_benchmark(path)
     if not files:

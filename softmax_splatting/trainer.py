@@ -21,11 +21,13 @@ command line of its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -128,8 +130,9 @@ def build_model(args: argparse.Namespace) -> Tuple[nn.Module, bool]:
         model = MainNet(metric=args.metric, flow=args.flow, residual=args.residual)
         return model, args.flow == 'dis' or model.pretrained_flow
     init = Path(args.init)
-    if not init.is_file():
-        raise UsageError(f'--init {init}: no such file')
+    problem = files.not_a_file(init)
+    if problem is not None:
+        raise UsageError(f'--init {init}: {problem}')
     try:
         payload = load_checkpoint(init)
     except (FileNotFoundError, ValueError) as error:  # NonFiniteWeights included: it read well, nothing else applies
@@ -461,6 +464,9 @@ class Trainer:
         self.evaluated.save(self.out / name)
 
     def fit(self, train: TripletDataset, val: Optional[TripletDataset]) -> None:
+        """Train to --steps. A bad triplet met on the way (unreadable, frames of two sizes) stops the run with its
+        error, after saving the steps made since the last save, so that --resume continues once it is fixed."""
+        first_step = self.step
         with self.stop:
             try:
                 self._fit(train, val)
@@ -469,6 +475,12 @@ class Trainer:
                 error.advice = (f'continue from it with --resume {self.kept[0]} and a lower --lr' if self.kept else
                                 'try a lower --lr')
                 raise
+            except UsageError as error:
+                if self.step == first_step or (self.kept is not None and self.kept[1] == self.step):
+                    raise
+                self.save('last.pt')
+                raise UsageError(f'{error}; stopped at step {self.step}, saved {self.out / "last.pt"}: continue with '
+                                 f'--resume once the data is fixed') from None
         if self.stop.received is not None:
             raise stopped(self.stop.received, self.step, self.out / 'last.pt')
 
@@ -580,6 +592,19 @@ def measure_throughput(args: argparse.Namespace, runtime: Runtime) -> Dict[str, 
 RUN_FILES = ('last.pt', 'best.pt', 'final.pt', 'log.jsonl', 'tensorboard')
 
 
+def remove_unfinished_run(out: Path) -> None:
+    """Remove what a fresh run wrote before it failed at step 0 (its log and TensorBoard folder, and ``out`` when
+    that is left empty): the next run into ``out`` would be refused as another run's."""
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink()
+    with contextlib.suppress(OSError):
+        out.rmdir()  # only when empty
+
+
 def check_out_folder(out: Path, resume: bool) -> None:
     """A fresh run needs an --out that holds no other run's files: its log and TensorBoard curves would be appended
     to (each step then logged twice) and its best.pt compared with scores it never made. Only --resume continues a
@@ -620,6 +645,9 @@ def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
         check_out_folder(Path(args.out), bool(args.resume))
     val = validation_set(args, roots)
     train = TripletDataset(roots, 'train', crop=args.crop, augment=args.augment, seed=args.seed)
+    for dataset in (train, val):  # a triplet missing at step 40000 would stop the run there
+        if dataset is not None:
+            dataset.check_files()
     root, name = train.items[0]
     first = frames.read_image(triplet_paths(root, name)[0])  # fail early on a broken layout
     if first.shape[1] < args.crop[0] or first.shape[0] < args.crop[1]:
@@ -647,7 +675,14 @@ def run_training(args: argparse.Namespace, runtime: Runtime) -> int:
             for stale in files.remove_stale_temporaries(trainer.out / name):
                 print(f'note: removed {stale}, the temporary file of a save that was killed', file=sys.stderr)
     runtime.barrier()
-    trainer.fit(train, val)
+    try:
+        trainer.fit(train, val)
+    except UsageError:
+        if runtime.main and not args.resume and trainer.step == 0:  # nothing to resume: leave no run behind
+            if trainer.writer is not None:
+                trainer.writer.close()
+            remove_unfinished_run(trainer.out)
+        raise
     if runtime.main:
         print(f'trained to step {trainer.step}; final model: {trainer.out / "final.pt"}')
     return 0

@@ -88,6 +88,11 @@ class TripletDataset(Dataset):
         self.augment = 'basic' if augment is True else augment
         self.items = [(root, name) for root in roots for name in read_list(root, split)][:limit]
 
+    def check_files(self) -> None:
+        """UsageError naming the first triplet that lacks one of its three frames (file names only, nothing read)."""
+        for root, name in self.items:
+            triplet_paths(root, name)
+
     def __len__(self) -> int:
         return len(self.items)
 
@@ -122,7 +127,12 @@ class TripletDataset(Dataset):
     def __getitem__(self, key) -> Tuple[torch.Tensor, ...]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         root, name = self.items[index]
-        images = [frames.read_image(path) for path in triplet_paths(root, name)]
+        paths = triplet_paths(root, name)
+        images = [frames.read_image(path) for path in paths]
+        for path, image in zip(paths[1:], images[1:]):
+            if image.shape != images[0].shape:  # a crop would cut the frames apart silently, misaligned
+                raise UsageError(f'{path}: {image.shape[1]}x{image.shape[0]}, but {paths[0].name} of the triplet is '
+                                 f'{images[0].shape[1]}x{images[0].shape[0]}; the three frames must have one size')
         reference = None
         if self.flows is not None:
             images.append(self.cached_flows(index, images))

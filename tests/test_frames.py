@@ -66,7 +66,7 @@ def test_reading_matches_opencv_and_refuses_what_is_not_an_image(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(UsageError, match=f'{name}: (not a readable image|truncated PNG)'):
             frames.read_image(tmp_path / name)
-    with pytest.raises(UsageError, match='no such file'):
+    with pytest.raises(UsageError, match='no such image file'):
         frames.read_image(tmp_path / 'absent.png')
 
 

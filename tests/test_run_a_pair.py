@@ -74,7 +74,7 @@ def test_default_model_without_weights_falls_back_with_a_notice(tmp_path, frame_
 
 
 @pytest.mark.parametrize('case, message', [
-    ('missing', 'no such file'),
+    ('missing', 'no such image file'),
     ('unreadable', 'not a readable image'),
     ('sizes', 'differ in size'),
     ('time', r'--time values must lie in \[0, 1\]'),
@@ -226,7 +226,7 @@ def test_command_line_has_no_traceback_and_documents_options(tmp_path):
     result = subprocess.run([sys.executable, str(REPO / 'run_a_pair.py'), '--one', str(tmp_path / 'nope.png'),
                              '--model', 'classical'], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2
-    assert 'Traceback' not in result.stderr and 'no such file' in result.stderr
+    assert 'Traceback' not in result.stderr and 'no such image file' in result.stderr
     help_text = subprocess.run([sys.executable, str(REPO / 'run_a_pair.py'), '--help'], capture_output=True,
                                text=True).stdout
     for option in ('--one', '--two', '--out', '--time', '--model', '--device', '--fp16', '--video', '--factor',

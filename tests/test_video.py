@@ -294,7 +294,7 @@ def test_truncated_video_is_an_error_and_leaves_nothing(tmp_path, capsys):
     ('pair-only', '--fps applies to --video'),
     ('time', '--time applies to a pair'),
     ('huge-factor', '--factor must be from 2 to 256, got 1000'),
-    ('huge-fps', '--fps 1e9: at most 1000 frames per second'),
+    ('huge-fps', '--fps 1e9: the frame rate must lie from 1/1000 to 1000 frames per second'),
     ('fps-per-interval', 'asks for 300 output frames per input frame'),
     ('crf', '--crf 99: libx264 takes 0 (lossless or best) to 51'),
     ('unsupported-pix-fmt', '--pix-fmt rgb24: libx264 cannot encode it'),
@@ -350,7 +350,7 @@ def test_video_errors(tmp_path, capsys, monkeypatch, case, message):
     elif case == 'unsupported-pix-fmt':
         args += ['--pix-fmt', 'rgb24']
     elif case == 'too-large':
-        monkeypatch.setattr(video.sources, 'MAX_PIXELS', 64 * 47)
+        monkeypatch.setattr(frames, 'MAX_PIXELS', 64 * 47)
     elif case == 'codec-container':
         out = tmp_path / 'out.webm'
         args[3] = out

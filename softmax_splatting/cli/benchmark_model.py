@@ -20,7 +20,6 @@ import argparse
 import multiprocessing
 import resource
 import sys
-from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -102,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
     spec = args.model  # None: a network of --architecture with random weights
     if spec in PUBLISHED_NAMES:
         spec = str(published_weights(spec))
-    if spec not in (None,) + NAMED and not Path(spec).is_file():
-        raise UsageError(f'--model {spec}: no such checkpoint file')
+    problem = None if spec in (None,) + NAMED else files.not_a_file(spec, 'checkpoint file')
+    if problem is not None:
+        raise UsageError(f'--model {spec}: {problem}')
     if spec is not None and args.architecture is not None:
         raise UsageError('--architecture chooses the network timed with random weights; a --model file brings its '
                          'own')

@@ -78,7 +78,6 @@ CATEGORIES = ('resized', 'cropped')
 PROTOCOL_SIZE = (2048, 1080)  # width, height of both categories
 PROTOCOL_FRAMES = 100
 XIPH_URL = 'https://media.xiph.org/video/derf/{collection}/Netflix_{clip}_4096x2160_60fps_10bit_420.y4m'
-IMAGE_SUFFIXES = frozenset({'.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm'})
 
 
 def _collection(clip: str) -> str:
@@ -138,8 +137,7 @@ def find_clip(data: Path, clip: str) -> Optional[ClipSource]:
     """
     for child in sorted(data.iterdir()):
         if child.is_dir() and child.name.lower() == clip.lower():
-            images = sorted((p for p in child.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES),
-                            key=natural_key)
+            images = sorted((p for p in child.iterdir() if frames.is_image_file(p)), key=natural_key)
             if images:
                 return ClipSource(clip, child, images)
     word = _clip_word(clip)
@@ -151,7 +149,7 @@ def find_clip(data: Path, clip: str) -> Optional[ClipSource]:
         return ClipSource(clip, videos[0])
     flat = re.compile(rf'{re.escape(clip)}-\d+$', re.IGNORECASE)
     images = sorted((p for p in data.iterdir()
-                     if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and flat.match(p.stem)), key=natural_key)
+                     if frames.is_image_file(p) and flat.match(p.stem)), key=natural_key)
     if images:
         return ClipSource(clip, data / f'{clip}-*', images)
     return None

@@ -156,9 +156,14 @@ def run_pair(args: argparse.Namespace, device: torch.device) -> None:
     neighbours = {name: frames.to_tensor(image, device) for name, image in images.items()}
     results = model.interpolate(frames.to_tensor(one, device), frames.to_tensor(two, device), args.time,
                                 **neighbours)
-    for path, result in zip(outputs, results):
-        frames.write_image(path, result)
-        print(f'wrote {path}')
+    with StopSignals() as held:  # a signal waits until every output is written, so that none is left out unsaid
+        for path, result in zip(outputs, results):
+            frames.write_image(path, result)
+            print(f'wrote {path}')
+    if held.received is not None:
+        name = signal.Signals(held.received).name
+        raise errors.Interrupted(f'{name} received while the outputs were written; all {len(outputs)} are complete',
+                                 128 + held.received)
 
 
 def default_video_name(args: argparse.Namespace, source: video.Source) -> str:
@@ -195,9 +200,9 @@ def video_inputs(specs: Sequence[str]) -> Tuple[List[str], bool]:
     batch = len(specs) > 1
     for spec in specs:
         path = Path(spec)
-        if path.is_dir() and not any(p.suffix.lower() in video.IMAGE_SUFFIXES for p in path.iterdir()):
-            videos = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES),
-                            key=natural_key)
+        if path.is_dir() and not any(frames.is_image_file(p) for p in path.iterdir()):
+            videos = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+                             and not p.name.startswith('.')), key=natural_key)
             if not videos:
                 raise UsageError(f'{path}: holds neither frames ({", ".join(video.IMAGE_SUFFIXES)}) nor videos '
                                  f'({", ".join(sorted(VIDEO_SUFFIXES))})')
@@ -359,8 +364,9 @@ def check_options(args: argparse.Namespace) -> None:
         raise UsageError(f'--scene-threshold must lie in [0, 1], got {args.scene_threshold:g}')
     if args.factor is not None and not 2 <= args.factor <= video.MAX_FRAMES_PER_INTERVAL:
         raise UsageError(f'--factor must be from 2 to {video.MAX_FRAMES_PER_INTERVAL}, got {args.factor}')
-    if args.fps is not None and video.parse_rate(args.fps) > video.MAX_FPS:
-        raise UsageError(f'--fps {args.fps}: at most {video.MAX_FPS} frames per second')
+    for option, rate in (('--fps', args.fps), ('--input-fps', args.input_fps)):
+        if rate is not None:
+            video.parse_rate(rate, option)
     if args.slow_motion is not None and not 2 <= args.slow_motion <= video.MAX_FRAMES_PER_INTERVAL:
         raise UsageError(f'--slow-motion must be from 2 to {video.MAX_FRAMES_PER_INTERVAL}, got {args.slow_motion}')
     if args.start is not None:

@@ -15,6 +15,7 @@ import torch
 
 from ..cupy_launch import import_cupy
 from ..errors import UsageError
+from ..frames import MAX_PIXELS
 from ..resources import available_cores, configure_threads, select_device
 
 __all__ = ['Parser', 'add_device', 'add_json', 'add_kernel_benchmark', 'add_model', 'add_repeats', 'add_threads',
@@ -39,11 +40,16 @@ class Parser(argparse.ArgumentParser):
 
 
 def size(text: str) -> Tuple[int, int]:
-    """argparse type: ``'1920x1080'`` -> ``(1920, 1080)``, width then height, both positive."""
+    """argparse type: ``'1920x1080'`` -> ``(1920, 1080)``, width then height, both positive and at most
+    ``frames.MAX_PIXELS`` in all (what every reader accepts)."""
     match = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
     if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
         raise argparse.ArgumentTypeError(f'{text!r} is not a size WIDTHxHEIGHT, e.g. 448x256')
-    return int(match.group(1)), int(match.group(2))
+    width, height = int(match.group(1)), int(match.group(2))
+    if width * height > MAX_PIXELS:
+        raise argparse.ArgumentTypeError(f'{text!r} is larger than the tools handle (at most '
+                                         f'{MAX_PIXELS / 1e6:.0f} megapixels, e.g. 7680x4320)')
+    return width, height
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:

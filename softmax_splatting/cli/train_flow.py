@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .. import errors
 from ..chairs import FlyingChairs
 from ..errors import UsageError
-from ..files import atomic_path, load_checkpoint as read_checkpoint, remove_stale_temporaries
+from ..files import atomic_path, load_checkpoint as read_checkpoint, not_a_file, remove_stale_temporaries
 from ..pwc.loss import FLOW_SCALE, endpoint_error, multiscale_loss
 from ..pwc.network import MULTIPLE, CheckpointError, PWCNet
 from ..resources import configure_threads, select_device
@@ -186,8 +186,9 @@ def save_checkpoint(path: Path, net: PWCNet, optimizer: torch.optim.Optimizer, s
 
 
 def load_checkpoint(path: Path, net: PWCNet, optimizer: torch.optim.Optimizer, device: torch.device) -> int:
-    if not path.is_file():
-        raise UsageError(f'--resume: {path}: no such checkpoint')
+    problem = not_a_file(path, 'checkpoint')
+    if problem is not None:
+        raise UsageError(f'--resume: {path}: {problem}')
     try:
         state = read_checkpoint(path, map_location=device)
     except (FileNotFoundError, ValueError) as error:

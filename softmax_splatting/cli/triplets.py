@@ -460,6 +460,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f'--out {out}: exists and is not a folder')
+    files.check_writable(out, out if out.is_dir() else out.parent)
     criteria = Criteria(args.min_motion, args.cut_ratio, args.cut_min_jump, args.cut_hist)
     step = args.step or 2 * args.stride + 1
 

@@ -17,7 +17,8 @@ from .duplicates import MAX_REPEATS, REPEAT_LEVEL, is_repeat, repeat_score
 from .scenes import SCENE_THRESHOLD, SceneCuts, colour_distance, motion_residual, scene_score
 from .segments import (SEGMENT_FRAMES, ResumableFolderSink, SegmentedVideoSink, fingerprint,
                        open_resumable_sink)
-from .sinks import CONTAINERS, CRF_RANGES, EncodeOptions, VideoSink, check_output, check_writable, wants_folder
+from ..files import check_writable
+from .sinks import CONTAINERS, CRF_RANGES, EncodeOptions, VideoSink, check_output, wants_folder
 from .sources import (DEFAULT_SEQUENCE_FPS, IMAGE_SUFFIXES, MAX_PIXELS, AudioStream, Frame, ImageSequence, Source,
                       VideoFileSource, check_size, open_source, parse_time)
 from .timeline import MAX_FPS, MAX_FRAMES_PER_INTERVAL, Timeline, parse_rate

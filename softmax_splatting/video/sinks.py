@@ -21,10 +21,11 @@ import cv2
 import numpy as np
 
 from ..errors import UsageError, first_line
+from ..files import check_writable
 from .sources import Source, VideoFileSource
 from .timeline import Timeline
 
-__all__ = ['VideoSink', 'EncodeOptions', 'check_output', 'check_writable', 'wants_folder', 'CONTAINERS', 'CRF_RANGES']
+__all__ = ['VideoSink', 'EncodeOptions', 'check_output', 'wants_folder', 'CONTAINERS', 'CRF_RANGES']
 
 # Output containers: FFmpeg muxer, default video encoder, audio codecs that are copied as they are, and the encoder
 # used when the input's audio codec cannot go into the container.
@@ -77,21 +78,6 @@ def check_output(out: Path, source: Source, folder: bool, overwrite: bool = Fals
     check_writable(out, out if folder and out.is_dir() else out.parent)
 
 
-def check_writable(out: Path, parent: Path) -> None:
-    """UsageError unless ``out`` can be created in ``parent`` (or in its nearest existing ancestor, which must be a
-    folder): a real write is tried, since permission bits do not tell (root, read-only file systems)."""
-    existing = parent
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f'--out {out}: {existing} is not a folder')
-    try:
-        probe = tempfile.NamedTemporaryFile(dir=existing, prefix='.write-test-')
-        probe.close()
-    except OSError as error:
-        raise UsageError(f'--out {out}: cannot write in {existing} ({error.strerror or error})') from None
-
-
 class VideoSink:
     """Encodes RGB frames at given timestamps into a video file, with the input's audio; atomic.
 
@@ -141,7 +127,11 @@ class VideoSink:
             fmt = av.VideoFormat(self.options.pix_fmt)
         except ValueError:
             raise UsageError(f'--pix-fmt {self.options.pix_fmt}: not a pixel format FFmpeg knows') from None
-        supported = [f.name for f in (av.codec.Codec(codec, 'w').video_formats or [])]
+        info = av.codec.Codec(codec, 'w')
+        if info.type != 'video':
+            raise UsageError(f'--codec {codec}: an {info.type} encoder; --codec chooses the video encoder (e.g. '
+                             f'libx264, libx265, libvpx-vp9); the audio is copied, or encoded as the container needs')
+        supported = [f.name for f in (info.video_formats or [])]
         if supported and self.options.pix_fmt not in supported:
             raise UsageError(f'--pix-fmt {self.options.pix_fmt}: {codec} cannot encode it (it takes '
                              f'{", ".join(supported)})')
@@ -163,7 +153,9 @@ class VideoSink:
         stream.time_base = timeline.time_base
         stream.codec_context.time_base = timeline.time_base
         stream.codec_context.colorspace = self.source.colorspace
-        stream.codec_context.color_range = self.source.color_range
+        # JPEG-family encoders (mjpeg) take full-range YUV only: their preferred format is a yuvj one
+        self.color_range = 2 if supported and supported[0].startswith('yuvj') else self.source.color_range
+        stream.codec_context.color_range = self.color_range
         if self.source.sample_aspect != 1:
             stream.codec_context.sample_aspect_ratio = self.source.sample_aspect
         options = {}
@@ -183,6 +175,13 @@ class VideoSink:
         # every border (segments.py), and MP4/MOV take the track's end from the packet last in decoding order,
         # which after B-frames is not the held last frame. Costs some bitrate, not quality.
         stream.codec_context.max_b_frames = 0
+        try:  # now, so that settings the encoder refuses are told before any work, not at the first frame
+            stream.codec_context.open()
+        except av.error.FFmpegError as error:
+            raise UsageError(f'--codec {codec}: the encoder refuses these settings ({self.options.pix_fmt} at '
+                             f'{even_w}x{even_h}, {float(timeline.rate):g} fps: {first_line(error)}); it takes '
+                             f'--pix-fmt {", ".join(supported) or "(not listed)"}, and some encoders only standard '
+                             f'frame rates') from None
         self.stream = stream
 
     def _copy_audio(self, av, copyable, fallback: str, slow_motion: int = 1) -> None:
@@ -257,7 +256,7 @@ class VideoSink:
                                        cv2.BORDER_REPLICATE)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format='rgb24')
         frame = frame.reformat(format=self.options.pix_fmt, dst_colorspace=self.source.colorspace,
-                               dst_color_range=self.source.color_range)
+                               dst_color_range=self.color_range)
         frame.pts, frame.time_base, frame.duration = pts, self.time_base, duration
         with self._writing():
             for packet in self.stream.encode(frame):

@@ -22,14 +22,13 @@ import numpy as np
 
 from ..errors import UsageError, first_line
 from ..files import natural_key
-from ..frames import read_image
+from ..files import not_a_file
+from ..frames import IMAGE_SUFFIXES, MAX_PIXELS, check_size, is_image_file, read_image
 
 __all__ = ['Frame', 'AudioStream', 'Source', 'VideoFileSource', 'ImageSequence', 'open_source', 'check_size',
            'parse_time', 'IMAGE_SUFFIXES', 'MAX_PIXELS', 'DEFAULT_SEQUENCE_FPS']
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 DEFAULT_SEQUENCE_FPS = Fraction(25)  # as ffmpeg's image2 demuxer
-MAX_PIXELS = 7680 * 4320  # 8K UHD; the classical interpolator needs about 1.4 GB at 4K and grows with the area
 
 
 def parse_time(text: str, option: str) -> Fraction:
@@ -162,8 +161,9 @@ def open_source(spec: str, input_fps: Optional[Fraction] = None) -> Source:
         return ImageSequence.from_pattern(path, input_fps)
     if path.is_dir():
         return ImageSequence.from_folder(path, input_fps)
-    if not path.is_file():
-        raise UsageError(f'{path}: no such file or folder')
+    problem = not_a_file(path, 'file or folder')
+    if problem is not None:
+        raise UsageError(f'{path}: {problem}')
     if input_fps is not None:
         raise UsageError('--input-fps applies to folders and patterns of images; a video file has its own timing')
     return VideoFileSource.open(path)
@@ -202,6 +202,11 @@ class VideoFileSource(Source):
                      sample_aspect=Fraction(stream.sample_aspect_ratio or 1), audio=audio, other_streams=others)
         source._container = container
         source.declared_end = declared_end
+        try:  # from the header, before decoding anything (rotation does not change the area)
+            check_size(context.width, context.height, path)
+        except UsageError:
+            container.close()
+            raise
         # rotation, colours: from the first decoded frame (the display matrix is per frame in FFmpeg 7+)
         source._first = None
         source._decoder = container.decode(stream)
@@ -212,20 +217,18 @@ class VideoFileSource(Source):
         except av.error.FFmpegError as error:
             container.close()
             raise UsageError(f'{path}: the video is truncated or damaged ({first_line(error)})') from None
-        if first is not None:
-            source.rotation = int(round(first.rotation or 0)) % 360
-            if source.rotation % 180:
-                source.width, source.height = context.height, context.width
-                source.sample_aspect = 1 / source.sample_aspect if source.sample_aspect else Fraction(1)
-            source.colorspace = first.colorspace if first.colorspace in (1, 5, 6) else (
-                1 if context.height >= 720 else 5)
-            source.color_range = 2 if first.color_range == 2 else 1
-            source._first = first
-        try:
-            check_size(source.width, source.height, path)
-        except UsageError:
+        if first is None:
             container.close()
-            raise
+            listed = f' (its index lists {expected} frames, but their data is missing)' if expected else ''
+            raise UsageError(f'{path}: no frame could be decoded{listed}; the video is truncated or damaged')
+        source.rotation = int(round(first.rotation or 0)) % 360
+        if source.rotation % 180:
+            source.width, source.height = context.height, context.width
+            source.sample_aspect = 1 / source.sample_aspect if source.sample_aspect else Fraction(1)
+        source.colorspace = first.colorspace if first.colorspace in (1, 5, 6) else (
+            1 if context.height >= 720 else 5)
+        source.color_range = 2 if first.color_range == 2 else 1
+        source._first = first
         return source
 
     def declared_length(self) -> Optional[Fraction]:
@@ -239,8 +242,13 @@ class VideoFileSource(Source):
         self.decoded_total = 0
         if start > 0:
             self._seek(start)
+        damaged: List[Fraction] = []  # times of the frames decoded from damaged data
+        in_damage = False
         for frame in self._decode(av):
             self.decoded_total += 1
+            # FFmpeg conceals damaged data and flags that frame; the frames predicted from it, up to the next key
+            # frame, carry the damage on unflagged (as seen: 300 bad bytes in a key frame spoil its 25 frames)
+            in_damage = frame.is_corrupt or (in_damage and not frame.key_frame)
             pts = frame.pts if frame.pts is not None else (
                 int(round(index / self.rate / self.time_base)) if previous_pts is None else None)
             if pts is None:
@@ -253,7 +261,13 @@ class VideoFileSource(Source):
             self.absolute_end = time + duration
             if start > 0 and time + duration <= start:
                 continue  # before the window: not converted to RGB
+            if in_damage:
+                damaged.append(time)
             yield Frame(image=self._rgb(frame), time=time, pts=pts, index=index - 1), time + duration
+        if damaged:
+            self.notices.append(f'warning: {self.path}: {len(damaged)} frame(s) from {float(damaged[0]):.3f} s to '
+                                f'{float(damaged[-1]):.3f} s decoded from damaged data; they and the frames made '
+                                f'from them show the damage as the decoder concealed it')
 
     def _seek(self, start: Fraction) -> None:
         """Jump to the key frame at or before ``start`` (the decoder then runs up to it, as ffmpeg's -ss does)."""
@@ -311,8 +325,7 @@ class ImageSequence(Source):
 
     @classmethod
     def from_folder(cls, folder: Path, input_fps: Optional[Fraction]) -> 'ImageSequence':
-        files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-                       key=natural_key)
+        files = sorted((p for p in folder.iterdir() if is_image_file(p)), key=natural_key)
         if not files:
             raise UsageError(f'{folder}: no image files ({", ".join(IMAGE_SUFFIXES)}) in this folder')
         return cls._make(folder, files, input_fps)
@@ -373,9 +386,3 @@ def _later_numbers(pattern: Path, first: int) -> List[int]:
     found = (name.fullmatch(p.name) for p in pattern.parent.iterdir())
     return sorted(int(m.group(1)) for m in found if m is not None and int(m.group(1)) >= first)
 
-
-def check_size(width: int, height: int, path: Path) -> None:
-    """UsageError for frames beyond ``MAX_PIXELS`` (before any work: they would exhaust memory part-way)."""
-    if width * height > MAX_PIXELS:
-        raise UsageError(f'{path}: {width}x{height} frames are larger than this tool handles (at most '
-                         f'{MAX_PIXELS / 1e6:.0f} megapixels, e.g. 7680x4320)')

@@ -18,10 +18,12 @@ __all__ = ['Timeline', 'parse_rate', 'MAX_FRAMES_PER_INTERVAL', 'MAX_FPS']
 
 MAX_FRAMES_PER_INTERVAL = 256  # --factor, or --fps over the input's rate: beyond this no user means it
 MAX_FPS = Fraction(1000)
+MIN_FPS = Fraction(1, 1000)  # a frame every 17 minutes: slower is a slide show, and its times would overflow
 
 
 def parse_rate(text: str, option: str = '--fps') -> Fraction:
-    """'60', '59.94', '24000/1001' -> a positive Fraction (59.94 and 29.97 mean the NTSC rates 60000/1001, ...)."""
+    """'60', '59.94', '24000/1001' -> a Fraction from MIN_FPS to MAX_FPS (59.94 and 29.97 mean the NTSC rates
+    60000/1001, ...); UsageError naming ``option`` otherwise."""
     text = str(text).strip()
     try:
         rate = Fraction(text)
@@ -29,6 +31,8 @@ def parse_rate(text: str, option: str = '--fps') -> Fraction:
         raise UsageError(f'{option} {text}: not a frame rate (use 60, 59.94 or 24000/1001)') from None
     if rate <= 0:
         raise UsageError(f'{option} {text}: the frame rate must be positive')
+    if not MIN_FPS <= rate <= MAX_FPS:
+        raise UsageError(f'{option} {text}: the frame rate must lie from {MIN_FPS} to {MAX_FPS} frames per second')
     for ntsc in (24, 30, 60, 120, 240):
         if '/' not in text and abs(float(rate) - ntsc * 1000 / 1001) < 0.006:
             return Fraction(ntsc * 1000, 1001)
