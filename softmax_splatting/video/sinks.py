@@ -129,7 +129,8 @@ class VideoSink:
             raise UsageError(f'--pix-fmt {self.options.pix_fmt}: not a pixel format FFmpeg knows') from None
         info = av.codec.Codec(codec, 'w')
         if info.type != 'video':
-            raise UsageError(f'--codec {codec}: an {info.type} encoder; --codec chooses the video encoder (e.g. '
+            article = 'an' if info.type[0] in 'aeiou' else 'a'
+            raise UsageError(f'--codec {codec}: {article} {info.type} encoder; --codec chooses the video encoder (e.g. '
                              f'libx264, libx265, libvpx-vp9); the audio is copied, or encoded as the container needs')
         supported = [f.name for f in (info.video_formats or [])]
         if supported and self.options.pix_fmt not in supported:
