@@ -21,7 +21,7 @@ from softmax_splatting import files
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = ['softsplat-interpolate', 'softsplat-train', 'softsplat-train-flow', 'softsplat-benchmark',
-           'softsplat-triplets']
+           'softsplat-triplets', 'softsplat-app']
 
 
 @pytest.fixture(scope='module')
@@ -52,7 +52,7 @@ def test_install_gives_the_commands_and_the_package_data(installed):
     found = run_installed(installed, [sys.executable, '-c', where], cwd='/', check=True).stdout.strip()
     package = Path(found)
     assert str(package).startswith(str(installed)), package  # the installed copy, not the checkout
-    for data in ('weights/softsplat.pt', 'example_img/one.png', 'example_img/two.png'):
+    for data in ('weights/softsplat.pt', 'example_img/one.png', 'example_img/two.png', 'app/sync.js'):
         assert (package / data).is_file(), data
     # no generic top-level modules (frames, video, ...) are installed: one package only
     assert package.parent == installed

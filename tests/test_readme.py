@@ -34,7 +34,8 @@ def test_readme_python_block_runs(index, tmp_path):
 TEXT = README.read_text() + '\n\n' + (README.parent / 'weights' / 'README.md').read_text()
 TOOL_MODULES = {'run_a_pair.py': 'interpolate', 'train_and_test.py': 'train', 'make_triplets.py': 'triplets',
                 'softsplat-interpolate': 'interpolate', 'softsplat-train': 'train',
-                'softsplat-train-flow': 'train_flow', 'softsplat-triplets': 'triplets'}
+                'softsplat-train-flow': 'train_flow', 'softsplat-triplets': 'triplets', 'app.py': 'app',
+                'softsplat-app': 'app'}
 
 
 def readme_commands():

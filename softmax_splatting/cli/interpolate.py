@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from fractions import Fraction
 from types import SimpleNamespace
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -132,8 +132,18 @@ def check_image_outputs(outputs: Sequence[Path], inputs: Sequence[Path]) -> None
         video.check_writable(out, out.parent)
 
 
+Report = Optional[Callable[[str], None]]  # where a conversion's lines go (None: stdout and stderr, as a tool)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 @torch.no_grad()
-def run_pair(args: argparse.Namespace, device: torch.device) -> None:
+def run_pair(args: argparse.Namespace, device: torch.device, models: Optional[dict] = None,
+             report: Report = None) -> List[Path]:
+    """Interpolate the pair of ``args`` and write its outputs; returns their paths. ``models`` keeps the model once
+    loaded (as :func:`run_video`'s); ``report`` takes the lines the tool prints (the page, app/, shows them)."""
     one, two = frames.read_image(args.one), frames.read_image(args.two)
     if one.shape != two.shape:
         raise UsageError(f'the frames differ in size: {args.one} is {one.shape[1]}x{one.shape[0]}, '
@@ -151,7 +161,10 @@ def run_pair(args: argparse.Namespace, device: torch.device) -> None:
     outputs = output_names(Path(args.out or 'out.png'), args.time)
     inputs = [Path(p) for p in (args.one, args.two, args.before, args.after) if p is not None]
     check_image_outputs(outputs, inputs)
-    model = load_model(args, device)
+    models = {} if models is None else models
+    if 'model' not in models:
+        models['model'] = load_model(args, device)
+    model = models['model']
     return_freed_memory(one.shape[0] * one.shape[1])
     neighbours = {name: frames.to_tensor(image, device) for name, image in images.items()}
     results = model.interpolate(frames.to_tensor(one, device), frames.to_tensor(two, device), args.time,
@@ -159,11 +172,12 @@ def run_pair(args: argparse.Namespace, device: torch.device) -> None:
     with StopSignals() as held:  # a signal waits until every output is written, so that none is left out unsaid
         for path, result in zip(outputs, results):
             frames.write_image(path, result)
-            print(f'wrote {path}')
+            (report or print)(f'wrote {path}')
     if held.received is not None:
         name = signal.Signals(held.received).name
         raise errors.Interrupted(f'{name} received while the outputs were written; all {len(outputs)} are complete',
                                  128 + held.received)
+    return outputs
 
 
 def default_video_name(args: argparse.Namespace, source: video.Source) -> str:
@@ -228,6 +242,9 @@ class _Shared:
     def update(self, count: int) -> None:
         self.bar.update(count)
 
+    def write(self, line: str) -> None:
+        self.bar.write(line)
+
 
 def run_videos(args: argparse.Namespace, device: torch.device) -> None:
     """--video: one conversion, or a batch (several inputs, or a folder of videos) into the folder --out (default:
@@ -280,9 +297,12 @@ def _input_fps(args: argparse.Namespace) -> Optional[Fraction]:
 
 @torch.no_grad()
 def run_video(args: argparse.Namespace, device: torch.device, spec: str, out: Optional[str], models: dict,
-              progress) -> None:
+              progress, stop: Optional[Callable[[], None]] = None, report: Report = None) -> None:
     """Convert one input into ``out`` (None: the default name); ``models`` holds the model once loaded (a batch
-    loads it once); ``progress``: a shared bar, or None for one of its own."""
+    loads it once); ``progress``: None for a bar of its own, or an object with ``update(frames)``, ``write(line)``
+    and the context manager's methods (a batch's shared bar, the page's job). ``stop``, called often in this
+    thread, may raise :class:`errors.Interrupted` to cancel the conversion (the page's Cancel; Ctrl-C and SIGTERM
+    are acted on in the main thread). ``report`` takes the lines for stderr (notices), None: stderr itself."""
     from tqdm import tqdm  # noqa: PLC0415
 
     source = video.open_source(spec, _input_fps(args))
@@ -303,11 +323,17 @@ def run_video(args: argparse.Namespace, device: torch.device, spec: str, out: Op
                     models['model'] = load_model(args, device)
                 return_freed_memory(source.width * source.height)
                 if sink.frames_done:
-                    print(f'resuming: {sink.frames_done} frame(s) of {out} were written before', file=sys.stderr)
+                    (report or _stderr)(f'resuming: {sink.frames_done} frame(s) of {out} were written before')
+
+                def check() -> None:
+                    held.check()
+                    if stop is not None:
+                        stop()
+
                 result = conversion.convert(
                     source, sink, timeline, models['model'], device, args.scene_threshold,
                     args.motion or 'quadratic',
-                    progress or tqdm(total=source.total, unit='frame', desc=source.path.name), held.check,
+                    progress or tqdm(total=source.total, unit='frame', desc=source.path.name), check,
                     duplicates=not args.keep_duplicates)
                 held.check()
                 sink.finish()
@@ -325,14 +351,14 @@ def run_video(args: argparse.Namespace, device: torch.device, spec: str, out: Op
     finally:
         source.close()
     for notice in source.notices + sink.notices:
-        print(notice, file=sys.stderr)
+        (report or _stderr)(notice)
     remarks = ''.join([f', {result.cuts} scene cut(s) not blended across' if result.cuts else '',
                        f', {result.repeats} repeated frame(s) replaced' if result.repeats else '',
                        f', {timeline.slow_motion}x slow motion' if timeline.slow_motion > 1 else ''])
     line = f'wrote {out}: {result.frames_in} frames in, {result.frames_out} out at {float(timeline.rate):.6g} fps' \
            f'{remarks}'
     if progress is not None:
-        progress.bar.write(line)
+        progress.write(line)
     else:
         print(line)
 

@@ -4,7 +4,7 @@ package itself would hide the tool modules of the same names."""
 
 from . import program
 
-__all__ = ['interpolate', 'train', 'train_flow', 'benchmark', 'triplets']
+__all__ = ['interpolate', 'train', 'train_flow', 'benchmark', 'triplets', 'app']
 
 
 def interpolate() -> int:
@@ -25,3 +25,7 @@ def benchmark() -> int:
 
 def triplets() -> int:
     return program('triplets')
+
+
+def app() -> int:
+    return program('app')
