@@ -2,7 +2,9 @@
 stands for, its results are the command line's, its errors the command line's lines, Cancel leaves nothing, and the
 app listens on the loopback address unless told otherwise. tests/test_app_browser.py drives the page itself."""
 
+import logging
 import socket
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -271,3 +273,20 @@ def test_the_page_builds_with_every_control(tmp_path):
             'status', 'source', 'result', 'slider', 'loop', 'download'} <= ids
     assert 'document.addEventListener' in page.SYNC_SCRIPT
 
+
+
+def test_only_requests_for_removed_results_are_kept_out_of_the_servers_log(tmp_path):
+    removed = app_cli._RemovedFiles(tmp_path)
+
+    def record(error):
+        try:
+            raise error
+        except Exception:  # noqa: BLE001 - any error, as the server logs it
+            return logging.LogRecord('uvicorn.error', logging.ERROR, __file__, 1, 'Exception in ASGI application',
+                                     None, sys.exc_info())
+
+    assert not removed.filter(record(RuntimeError(f'File at path {tmp_path}/jobs/0001/a.mp4 does not exist.')))
+    assert removed.filter(record(RuntimeError('File at path /elsewhere/a.mp4 does not exist.')))
+    assert removed.filter(record(RuntimeError('something else broke')))
+    assert not removed.filter(record(FileNotFoundError(2, 'No such file', f'{tmp_path}/jobs/0001/a.mp4')))
+    assert removed.filter(record(FileNotFoundError(2, 'No such file', '/elsewhere/a.mp4')))

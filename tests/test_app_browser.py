@@ -8,6 +8,7 @@ closes it with one line and removes its files. `.ci/run` installs Chromium where
 import ipaddress
 import os
 import signal
+import subprocess
 import sys
 import time
 import zipfile
@@ -109,7 +110,8 @@ def test_a_video_with_audio_is_converted_compared_and_downloaded(server, page, t
     page.click('#rate label:has-text("slow motion")')
     page.fill('#slow-motion input', '3')
     page.click('#rate label:has-text("factor")')  # the last choice counts: factor 2
-    assert page.is_hidden('#slow-motion') and page.is_visible('#factor')
+    page.wait_for_selector('#slow-motion', state='hidden')
+    page.wait_for_selector('#factor', state='visible')
     line = driver.convert(page)
     assert line == 'wrote walk-x2.mp4: 24 frames in, 47 out at 24 fps'
     assert page.inner_text('#command').endswith('softsplat-interpolate --video walk.mp4 --out walk-x2.mp4 --factor 2 '
@@ -155,6 +157,15 @@ def test_slow_motion_players_follow_each_other_at_the_scaled_time(server, page, 
     page.evaluate("document.querySelector('#result video').play()")
     page.wait_for_timeout(300)
     assert abs(players(page)[0]['rate'] - both[0]['duration'] / both[1]['duration']) < 1e-3
+
+
+def test_an_input_browsers_cannot_play_is_shown_through_a_copy(server, page, tmp_path):
+    source = clip(tmp_path / 'old.mkv', seconds=1, rate=10, size='96x64', extra=('-c:v', 'mpeg4'))
+    line = driver.drop(page, [source])
+    assert line == 'old.mkv: 96x64, 10 fps, 10 frames (1.00 s), no audio (shown through a copy browsers play)'
+    page.wait_for_function("document.querySelector('#source video')?.readyState >= 2")
+    assert '/previews/' in page.evaluate("document.querySelector('#source video').src")
+    assert driver.convert(page) == 'wrote old-x2.mp4: 10 frames in, 19 out at 20 fps'  # from the file as dropped
 
 
 def test_two_images_give_their_frames_a_slider_and_a_zip(server, page, tmp_path):
@@ -247,10 +258,21 @@ def test_nothing_was_fetched_from_outside(server):
 def test_sigterm_closes_the_page_with_one_line_and_removes_its_files(server):
     folder = work_folder(server)
     assert folder.is_dir()
+    server.process.send_signal(signal.SIGTERM)  # twice, as `timeout` does when it is itself terminated
     status, errors = server.stop(signal.SIGTERM)
     assert status == 143, errors
-    assert errors.strip().splitlines()[-1] == 'terminated (SIGTERM); the page is closed and its files removed'
+    assert errors.strip() == 'terminated (SIGTERM); the page is closed and its files removed', errors[-3000:]
     assert not folder.exists()
+
+
+def test_the_readme_screenshot_tool_captures_a_converted_clip(tmp_path):
+    source = clip(tmp_path / 'shot.mp4', seconds=1, rate=12, size='160x96')
+    done = subprocess.run([sys.executable, str(REPO / 'tools' / 'app_screenshot.py'), '--clip', str(source), '--out',
+                           str(tmp_path / 'page.jpg')], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == f'wrote {tmp_path / "page.jpg"}', done.stderr[-2000:]
+    shot = frames.read_image(tmp_path / 'page.jpg')
+    assert shot.shape[1] == 1280 and shot.shape[0] > 800 and shot.std() > 20
+    assert not list(tmp_path.glob('.page*'))
 
 
 def test_listening_beyond_loopback_needs_the_flag_and_says_so(tmp_path):

@@ -135,12 +135,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--data', default=str(REPO.parent / 'shared' / 'data' / 'davis'))
     parser.add_argument('--sequence', default='blackswan')
     parser.add_argument('--frames', type=int, default=24)
+    parser.add_argument('--clip', help='drop this video instead of a clip made from --sequence')
     parser.add_argument('--out', default=str(REPO / 'docs' / 'app.jpg'), help='.jpg (quality 85) or .png')
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as folder:
-        clip = make_clip(Path(args.data) / args.sequence, Path(folder) / f'{args.sequence}.mp4', args.frames)
+        clip = Path(args.clip) if args.clip else make_clip(Path(args.data) / args.sequence,
+                                                           Path(folder) / f'{args.sequence}.mp4', args.frames)
         app = App(['--threads', str(os.cpu_count() or 1)])
         try:
             with sync_playwright() as playwright:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import ipaddress
+import logging
 import os
 import signal
 import socket
@@ -88,7 +89,29 @@ def _url(host: str, port: int) -> str:
     return f'http://{f"[{shown}]" if ":" in shown else shown}:{port}/'
 
 
-def _terminated(number: int, _frame) -> None:
+class _RemovedFiles(logging.Filter):
+    """Drops the server's report of a request for a file of ``folder`` that is gone: a result is removed when its
+    page closes or starts another conversion, and a player may still be reading it (it gets an error response).
+    Any other failure is reported as before."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = f'{folder}/'
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, FileNotFoundError):  # removed between the server's look at it and its opening
+            return not str(error.filename or '').startswith(self.folder)
+        return not (isinstance(error, RuntimeError) and str(error).startswith(f'File at path {self.folder}')
+                    and str(error).endswith(' does not exist.'))  # Starlette's words for a file already gone
+
+
+def _stop(number: int, _frame) -> None:
+    # the first stop signal closes the page; later ones (timeout forwards SIGTERM, users press Ctrl-C twice) are
+    # ignored from here on, so that they cannot cut the clean-up short
+    errors.ignore_stop_signals()
+    if number == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Interrupted(f'terminated ({signal.Signals(number).name})', 128 + number)
 
 
@@ -109,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     from ..app import jobs  # noqa: PLC0415
 
     board = jobs.JobBoard(work)
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    previous = {number: signal.signal(number, _stop) for number in (signal.SIGINT, signal.SIGTERM)}
     demo = None
     try:
         from ..app import page  # noqa: PLC0415 - Gradio, once GRADIO_TEMP_DIR is set
@@ -122,14 +145,14 @@ def run(args: argparse.Namespace) -> int:
                         mcp_server=False, enable_monitoring=False, js=page.SYNC_SCRIPT, css=page.STYLE)
         except OSError as error:
             raise UsageError(f'cannot open the page on {host}:{port} ({errors.first_line(error)})') from None
-        print(f'the page is at {_url(host, port)} (Ctrl-C closes it)', flush=True)
+        logging.getLogger('uvicorn.error').addFilter(_RemovedFiles(work))  # once the server has set up its logging
         if host not in (LOOPBACK, '::1', 'localhost'):
             print(f'warning: listening on {host}:{port}: anyone who can reach this machine there can convert files '
                   f'and download the results; there is no password', file=sys.stderr, flush=True)
+        print(f'the page is at {_url(host, port)} (Ctrl-C closes it)', flush=True)
         while True:
             time.sleep(3600)
     except (KeyboardInterrupt, Interrupted) as stop:
-        errors.ignore_stop_signals()
         running = _close(board, demo)
         status = stop.status if isinstance(stop, Interrupted) else 130
         what = 'interrupted' if status == 130 else str(stop)
@@ -139,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         _close(board, demo)
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _close(board, demo) -> int:
