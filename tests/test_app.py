@@ -118,6 +118,15 @@ def test_a_video_job_writes_what_the_command_line_writes_with_its_audio(tmp_path
                              '--scene-threshold 0.36')
 
 
+def test_the_tools_notices_follow_the_outcome(tmp_path, board):
+    source = clip(tmp_path / 'clip.mp4', seconds=1, rate=12, size='96x64', audio='stereo')
+    job = finish(board.start('s', [str(source)], jobs.Settings(rate='slow motion', slow_motion=2)))
+    assert job.state == 'done' and info(job.outputs[0])['audio'] == []
+    assert job.status().splitlines() == ['wrote clip-slowmo2.mp4: 12 frames in, 23 out at 12 fps, 2x slow motion',
+                                         'audio: not carried over; in slow motion (2x) it would end 2x before the '
+                                         'picture']
+
+
 def test_a_pair_job_gives_the_frames_a_cross_fade_a_loop_and_one_download(tmp_path, board):
     one, two = moving_pair(tmp_path)
     job = finish(board.start('s', [str(two), str(one)], jobs.Settings(factor=4)))

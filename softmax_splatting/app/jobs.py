@@ -153,6 +153,7 @@ class Job:
         self.extras: Dict[str, Path] = {}
         self.middle_time = 0.5  # a pair: the time of the frame the page compares with the cross-fade
         self.log: List[str] = []
+        self.notices: List[str] = []  # what the command line would print on stderr beside its last line
         self.done = 0
         self.total: Optional[int] = None
         self.started: Optional[float] = None  # when the first frame came
@@ -219,9 +220,10 @@ class Job:
         return text.replace(f'{self.folder}/', '')
 
     def status(self) -> str:
-        """One line: the frames done and the time left while running, else the outcome."""
+        """One line: the frames done and the time left while running; else the outcome, then the tool's notices
+        (a line each)."""
         if self.state != 'running':
-            return self.message
+            return '\n'.join([self.message] + self.notices)
         if self.kind == 'pair':
             return 'interpolating the frames between the two images'
         if self.done == 0:
@@ -255,6 +257,8 @@ class Job:
                 self._pair_extras(args.time)
             self._stop()
             self.message = self.log[-1] if self.log else f'wrote {self.out.name}'
+            if self.kind == 'video':  # the tool's remarks on stderr (audio dropped, damaged frames, ...)
+                self.notices = self.log[:-1]
             if self.kind == 'pair' and len(self.outputs) > 1:
                 self.message = f'wrote {len(self.outputs)} frames between the two images, {self.outputs[0].name} to ' \
                                f'{self.outputs[-1].name}; {self.extras["download"].name} holds them'

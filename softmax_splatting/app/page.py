@@ -172,7 +172,8 @@ def build(board: jobs.JobBoard, models: List[Tuple[str, str]], selected: str = '
                 with gr.Row():
                     start = gr.Button('Convert', variant='primary', elem_id='convert')
                     stop = gr.Button('Cancel', variant='stop', elem_id='cancel')
-        status = gr.Textbox('Drop a video, or two images.', label='Status', interactive=False, elem_id='status')
+        status = gr.Textbox('Drop a video, or two images.', label='Status', interactive=False, lines=1, max_lines=8,
+                            elem_id='status')
         bar = gr.HTML('', elem_id='progress')
         with gr.Row(visible=False) as videos:
             source = gr.Video(label='Input', interactive=False, elem_id='source')
