@@ -96,7 +96,10 @@ def build(board: jobs.JobBoard, models: List[Tuple[str, str]], selected: str = '
             return {status: about, **hide, videos: gr.update(visible=True),
                     source: str(shown) if shown else None, result: None}
         except UsageError as error:
-            return {status: f'error: {error}'.replace(str(Path(paths[0]).parent) + '/', ''), **hide}
+            line = f'error: {error}'
+            for path in paths:  # each upload lies in a folder of its own
+                line = line.replace(f'{Path(path).parent}/', '')
+            return {status: line, **hide}
 
     def convert(paths, model_value, rate_value, factor_value, fps_value, slow_value, threshold_value,
                 request: gr.Request):
