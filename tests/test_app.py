@@ -256,7 +256,7 @@ def test_the_port_in_use_and_bad_addresses_are_one_line(tmp_path):
         app_cli.check_address('127.0.0.1', 70000)
 
 
-def test_the_app_listens_on_loopback_unless_told(monkeypatch):
+def test_the_app_listens_on_loopback_unless_told():
     parser = app_cli.build_parser()
     assert parser.parse_args([]).listen is None
     assert parser.parse_args(['--listen']).listen == '0.0.0.0'

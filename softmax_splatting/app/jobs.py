@@ -15,6 +15,7 @@ Nothing here imports Gradio: ``page.py`` lays out the page over it, and the test
 from __future__ import annotations
 
 import itertools
+import shlex
 import shutil
 import sys
 import threading
@@ -23,9 +24,11 @@ import traceback
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from types import SimpleNamespace
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import frames
+from ..cli import interpolate
 from ..errors import Interrupted, UsageError, first_line
 from ..files import atomic_path, natural_key
 from ..interpolator import CLASSICAL, DEFAULT_CHECKPOINT, PUBLISHED_NAMES, published_candidates
@@ -100,14 +103,15 @@ def _model_arguments(settings: Settings) -> List[str]:
     return ['--model', settings.model] + (['--device', settings.device] if settings.device != 'auto' else [])
 
 
-def video_arguments(video: Path, out: Path, settings: Settings) -> List[str]:
-    """``softsplat-interpolate`` arguments converting ``video`` into ``out`` as ``settings`` ask."""
+def video_arguments(video: Path, out: Optional[Path], settings: Settings) -> List[str]:
+    """``softsplat-interpolate`` arguments converting ``video`` into ``out`` (None: the tool's default name) as
+    ``settings`` ask."""
     rate = {'factor': ['--factor', str(settings.factor)], 'fps': ['--fps', str(settings.fps).strip()],
             'slow motion': ['--slow-motion', str(settings.slow_motion)]}
     if settings.rate not in rate:
         raise UsageError(f'the frame rate is chosen by one of {", ".join(RATES)}, not {settings.rate!r}')
-    return ['--video', str(video), '--out', str(out), *rate[settings.rate], *_model_arguments(settings),
-            '--scene-threshold', f'{settings.scene_threshold:g}']
+    return ['--video', str(video), *(['--out', str(out)] if out is not None else []), *rate[settings.rate],
+            *_model_arguments(settings), '--scene-threshold', f'{settings.scene_threshold:g}']
 
 
 def pair_times(factor: int) -> List[float]:
@@ -128,8 +132,7 @@ def pair_arguments(one: Path, two: Path, out: Path, settings: Settings) -> List[
 
 def shown_command(arguments: Sequence[str], names: Dict[str, str]) -> str:
     """The command line a job stands for, with the uploads' own names and its output's name."""
-    shown = [names.get(argument, argument) for argument in arguments]
-    return ' '.join(['softsplat-interpolate'] + [part if part and ' ' not in part else repr(part) for part in shown])
+    return shlex.join(['softsplat-interpolate'] + [names.get(argument, argument) for argument in arguments])
 
 
 class Job:
@@ -165,7 +168,9 @@ class Job:
         """The tool's arguments (UsageError for a request it could never take); then the job's folder is made."""
         if self.kind == 'video':
             source = self.inputs[0]
-            out = self.folder / _video_name(source, self.settings)
+            # the name the command line would give it, from its own options
+            named = interpolate.build_parser().parse_args(video_arguments(source, None, self.settings))
+            out = self.folder / interpolate.default_video_name(named, SimpleNamespace(path=source))
             arguments = video_arguments(source, out, self.settings)
         else:
             out = self.folder / f'{self.inputs[0].stem}-interpolated.png'
@@ -239,8 +244,6 @@ class Job:
         return f'converting {name}: {self.done} frames'
 
     def _run(self) -> None:
-        from ..cli import interpolate  # noqa: PLC0415 - PyTorch: imported when the first job runs, not with the page
-
         try:
             args = interpolate.build_parser().parse_args(self.arguments)
             interpolate.check_options(args)
@@ -302,13 +305,6 @@ class Job:
             for path in self.outputs:
                 bundle.write(path, path.name)
         self.extras['download'] = archive
-
-
-def _video_name(source: Path, settings: Settings) -> str:
-    """The command line's default output name (``<input>-x2.mp4``, ``-60fps.mp4``, ``-slowmo4.mp4``)."""
-    parts = {'factor': f'x{settings.factor}', 'fps': f'{str(settings.fps).strip().replace("/", "_")}fps',
-             'slow motion': f'slowmo{settings.slow_motion}'}
-    return f'{source.stem}-{parts.get(settings.rate, "x2")}.mp4'
 
 
 def _total_frames(path: Path) -> Optional[int]:
@@ -390,7 +386,7 @@ class JobBoard:
     def running(self) -> int:
         return sum(not job.finished for job in list(self._jobs.values()))
 
-    def close(self, wait: Callable[[Job], None] = lambda job: job.wait()) -> int:
+    def close(self) -> int:
         """Cancel every job, wait for each to end, remove the work folder; returns how many were running."""
         with self._lock:
             jobs = list(self._jobs.values())
@@ -399,6 +395,6 @@ class JobBoard:
         for job in jobs:
             job.cancel()
         for job in jobs:
-            wait(job)
+            job.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
         return running
